@@ -1,0 +1,138 @@
+# Letterbox — one non-recursive GNU Makefile (style.md §5.10).
+#   make                 build bin/letterbox-smtpd
+#   make SANITIZE=address,undefined   the same into build/asan/
+#   make test            everything CI runs (see tests/run.sh)
+#   make run             build and start a development server (scripts/dev-run.sh)
+#   make lint            cppcheck
+#   make fuzz            libFuzzer binaries (clang) into build/fuzz/
+
+CC      ?= cc
+CSTD    := -std=c17 -D_GNU_SOURCE
+OPT     ?= -O2 -g
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wmissing-declarations -Wpointer-arith -Wcast-qual -Wformat=2 \
+           -Wimplicit-fallthrough -Wwrite-strings -Wvla -Wundef
+HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
+HARDEN_LD := -pie -Wl,-z,relro,-z,now
+PKGS    := openssl
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto)
+
+ifdef SANITIZE
+BUILD   ?= build/asan
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
+HARDEN  := -fPIE
+OPT     := -O1 -g
+else
+BUILD   ?= build/release
+SANFLAGS :=
+endif
+
+CFLAGS_ALL  = $(CSTD) $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(DEP_CFLAGS) -I. -MMD -MP $(CFLAGS)
+LDFLAGS_ALL = $(HARDEN_LD) $(SANFLAGS) $(LDFLAGS)
+
+# lib/: shared, no protocol knowledge, no policy.
+LIB_SRCS += lib/buf.c
+LIB_SRCS += lib/line.c
+LIB_SRCS += lib/log.c
+LIB_SRCS += lib/conf.c
+LIB_SRCS += lib/settings.c
+LIB_SRCS += lib/conn.c
+LIB_SRCS += lib/tls.c
+LIB_SRCS += lib/listener.c
+LIB_SRCS += lib/privdrop.c
+LIB_SRCS += lib/xmalloc.c
+LIB_SRCS += lib/util.c
+LIB_SRCS += maildir/maildir.c
+
+# smtpd/: everything but main.c links into tests and fuzzers unchanged.
+SMTPD_SRCS += smtpd/address.c
+SMTPD_SRCS += smtpd/dotstuff.c
+SMTPD_SRCS += smtpd/policy.c
+SMTPD_SRCS += smtpd/session.c
+SMTPD_SRCS += smtpd/commands.c
+SMTPD_SRCS += smtpd/cmd_session.c
+SMTPD_SRCS += smtpd/cmd_tls.c
+SMTPD_SRCS += smtpd/cmd_envelope.c
+SMTPD_SRCS += smtpd/cmd_data.c
+
+LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+SMTPD_OBJS := $(SMTPD_SRCS:%.c=$(BUILD)/%.o)
+LIBA       := $(BUILD)/libletterbox.a
+SMTPDA     := $(BUILD)/libsmtpd.a
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REGRESS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
+
+PROGS := $(BUILD)/letterbox-smtpd
+
+.PHONY: all test check check-asan unit fuzz fuzz-regress lint run clean deps
+all: $(PROGS) bin/letterbox-smtpd
+
+bin/letterbox-smtpd: $(BUILD)/letterbox-smtpd
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBA): $(LIB_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(SMTPDA): $(SMTPD_OBJS)
+	rm -f $@; ar rcs $@ $^
+
+$(BUILD)/letterbox-smtpd: $(BUILD)/smtpd/main.o $(SMTPDA) $(LIBA)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+# Unit tests: one binary per tests/unit/test_*.c, linked against the real modules.
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(SMTPDA) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(SMTPDA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+# Fuzz harnesses linked to a replay main (dropbear's fuzzstandalone idea), so the corpus is
+# replayed by every build, gcc included.
+$(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SMTPDA) $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< tests/fuzz/replay_main.c $(SMTPDA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
+
+fuzz-regress: $(FUZZ_REGRESS)
+	@set -e; for f in $(FUZZ_REGRESS); do n=$$(basename $$f); $$f tests/fuzz/corpus/$$n; done
+
+# libFuzzer builds (clang).
+FUZZ_BUILD := build/fuzz
+fuzz:
+	@mkdir -p $(FUZZ_BUILD)
+	@set -e; for s in $(FUZZ_SRCS); do n=$$(basename $$s .c); \
+	  echo "clang $$n"; \
+	  clang $(CSTD) -g -O1 -I. -fsanitize=fuzzer,address,undefined $(DEP_CFLAGS) -o $(FUZZ_BUILD)/$$n $$s \
+	    $(LIB_SRCS) $(SMTPD_SRCS) $(DEP_LIBS); done
+
+lint:
+	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
+	  --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem --quiet \
+	  lib maildir smtpd tests/unit tests/fuzz
+
+test check: all
+	tests/run.sh
+
+check-asan:
+	$(MAKE) SANITIZE=address,undefined all
+	LB_BUILD=build/asan tests/run.sh
+
+run: all
+	scripts/dev-run.sh
+
+deps:
+	scripts/install-deps.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,222 @@
+/*
+ * conn: buffered, deadline-bounded I/O over a plain or TLS socket (see conn.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#include "lib/conn.h"
+#include "lib/util.h"
+
+#define CONN_READ_CHUNK	16384
+
+void
+conn_init(struct conn *c, int fd, size_t in_max, size_t out_max)
+{
+	int fl;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	buf_init(&c->in, in_max);
+	buf_init(&c->out, out_max);
+	if ((fl = fcntl(fd, F_GETFL)) != -1)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Wait for events on c->fd for at most timeout_ms, capped by the session deadline. */
+static int
+conn_wait(struct conn *c, short events, int timeout_ms)
+{
+	struct pollfd pfd;
+	int64_t now, left;
+	int r;
+
+	pfd.fd = c->fd;
+	pfd.events = events;
+	for (;;) {
+		if (c->deadline_ms != 0) {
+			now = util_now_ms();
+			left = c->deadline_ms - now;
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			if (left < timeout_ms)
+				timeout_ms = (int)left;
+		}
+		r = poll(&pfd, 1, timeout_ms);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		if (r == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		return 0;
+	}
+}
+
+int
+conn_fill(struct conn *c, int timeout_ms)
+{
+	size_t want;
+	ssize_t r;
+	int n, e;
+
+	if (buf_room(&c->in) < 512 || buf_unread(&c->in) == 0) {
+		buf_compact(&c->in);
+		want = c->in.max - c->in.len < CONN_READ_CHUNK ?
+		    c->in.max - c->in.len : CONN_READ_CHUNK;
+		if (want == 0 || buf_reserve(&c->in, want) == -1) {
+			errno = ENOBUFS;
+			return -1;
+		}
+	}
+	for (;;) {
+		if (c->ssl != NULL) {
+			ERR_clear_error();
+			n = SSL_read(c->ssl, c->in.data + c->in.len, (int)buf_room(&c->in));
+			if (n > 0) {
+				c->in.len += (size_t)n;
+				c->bytes_in += (uint64_t)n;
+				return 1;
+			}
+			e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_ZERO_RETURN)
+				return 0;
+			if (e == SSL_ERROR_WANT_READ) {
+				if (conn_wait(c, POLLIN, timeout_ms) == -1)
+					return -1;
+				continue;
+			}
+			if (e == SSL_ERROR_WANT_WRITE) {
+				if (conn_wait(c, POLLOUT, timeout_ms) == -1)
+					return -1;
+				continue;
+			}
+			if (e == SSL_ERROR_SYSCALL && n == 0)
+				return 0;	/* EOF without close_notify */
+			errno = EPROTO;
+			return -1;
+		}
+		r = read(c->fd, c->in.data + c->in.len, buf_room(&c->in));
+		if (r > 0) {
+			c->in.len += (size_t)r;
+			c->bytes_in += (uint64_t)r;
+			return 1;
+		}
+		if (r == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (conn_wait(c, POLLIN, timeout_ms) == -1)
+			return -1;
+	}
+}
+
+int
+conn_flush(struct conn *c, int timeout_ms)
+{
+	ssize_t r;
+	int n, e;
+
+	while (buf_unread(&c->out) > 0) {
+		if (c->ssl != NULL) {
+			ERR_clear_error();
+			n = SSL_write(c->ssl, buf_head(&c->out), (int)buf_unread(&c->out));
+			if (n > 0) {
+				buf_consume(&c->out, (size_t)n);
+				continue;
+			}
+			e = SSL_get_error(c->ssl, n);
+			if (e == SSL_ERROR_WANT_WRITE) {
+				if (conn_wait(c, POLLOUT, timeout_ms) == -1)
+					return -1;
+				continue;
+			}
+			if (e == SSL_ERROR_WANT_READ) {
+				if (conn_wait(c, POLLIN, timeout_ms) == -1)
+					return -1;
+				continue;
+			}
+			errno = EPIPE;
+			return -1;
+		}
+		r = send(c->fd, buf_head(&c->out), buf_unread(&c->out), MSG_NOSIGNAL);
+		if (r > 0) {
+			buf_consume(&c->out, (size_t)r);
+			continue;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (conn_wait(c, POLLOUT, timeout_ms) == -1)
+			return -1;
+	}
+	buf_reset(&c->out);
+	return 0;
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	return buf_append(&c->out, p, n);
+}
+
+int
+conn_tls_accept(struct conn *c, SSL_CTX *ctx, int timeout_ms)
+{
+	int r, e;
+
+	if ((c->ssl = SSL_new(ctx)) == NULL)
+		return -1;
+	if (SSL_set_fd(c->ssl, c->fd) != 1)
+		return -1;
+	for (;;) {
+		ERR_clear_error();
+		r = SSL_accept(c->ssl);
+		if (r == 1)
+			return 0;
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ) {
+			if (conn_wait(c, POLLIN, timeout_ms) == -1)
+				return -1;
+		} else if (e == SSL_ERROR_WANT_WRITE) {
+			if (conn_wait(c, POLLOUT, timeout_ms) == -1)
+				return -1;
+		} else {
+			errno = EPROTO;
+			return -1;
+		}
+	}
+}
+
+bool
+conn_has_input(const struct conn *c)
+{
+	return buf_unread(&c->in) > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->ssl != NULL) {
+		/* Best effort close_notify; the peer may be gone. */
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	buf_clear(&c->in);
+	buf_clear(&c->out);
+}

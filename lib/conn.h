@@ -1,0 +1,42 @@
+/*
+ * conn: one client connection: fd, optional TLS, input and output buffers, and read
+ * and write deadlines enforced with poll(2). Plain and TLS connections look the same
+ * to the protocol code. The fd is non-blocking; nothing here ever waits unbounded.
+ */
+#ifndef LB_CONN_H
+#define LB_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "lib/buf.h"
+
+struct conn {
+	int	 fd;
+	SSL	*ssl;
+	struct buf in;
+	struct buf out;
+	int64_t	 deadline_ms;	/* whole-session limit (util_now_ms clock); 0 = none */
+	uint64_t bytes_in;
+};
+
+void	conn_init(struct conn *c, int fd, size_t in_max, size_t out_max);
+
+/*
+ * Read what is available (at least one byte) into c->in, waiting at most timeout_ms
+ * and never past c->deadline_ms. 1 = read, 0 = peer closed, -1 = error with errno
+ * (ETIMEDOUT for a timeout, ENOBUFS when c->in is full).
+ */
+int	conn_fill(struct conn *c, int timeout_ms);
+/* Write all of c->out. 0, or -1 with errno (ETIMEDOUT too). */
+int	conn_flush(struct conn *c, int timeout_ms);
+/* Append a reply to c->out; the caller flushes. -1 only if c->out is full. */
+int	conn_write(struct conn *c, const void *p, size_t n);
+/* Server side of a TLS handshake on c (STARTTLS or implicit). 0 or -1. */
+int	conn_tls_accept(struct conn *c, SSL_CTX *ctx, int timeout_ms);
+/* Whether bytes already received are waiting: buffered or inside TLS. */
+bool	conn_has_input(const struct conn *c);
+void	conn_close(struct conn *c);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * listener: bound sockets and the accept loop. Forks one child per connection, keeps
+ * the session limits in total and per client address, and reaps children.
+ * Knows no protocol: the caller gives the session function and the "busy" reply.
+ */
+#ifndef LB_LISTENER_H
+#define LB_LISTENER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct listener {
+	int	fd;
+	bool	implicit_tls;	/* TLS from the first byte (RFC 8314) */
+	char	addr[64];	/* as configured, for logs */
+};
+
+struct listener_config {
+	unsigned	max_sessions;
+	unsigned	max_per_ip;
+	const char	*busy_reply;	/* sent by the parent when over a limit */
+	/* Runs in the child with the accepted fd; its return ends the child. */
+	void		(*session)(int fd, const struct listener *l,
+			    const struct sockaddr_storage *peer, void *arg);
+	void		*arg;
+	/* Called about once a minute in the parent (housekeeping), may be NULL. */
+	void		(*tick)(void *arg);
+};
+
+/* Bind and listen on addr ("127.0.0.1:25"). 0, or -1 with the reason in err. */
+int	listener_bind(struct listener *l, const char *addr, bool implicit_tls, char *err,
+	    size_t errsz);
+/* Accept until SIGTERM or SIGINT; then stop the children and return. */
+void	listener_run(struct listener *ls, size_t n, const struct listener_config *cfg);
+
+#endif

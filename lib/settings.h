@@ -1,0 +1,40 @@
+/*
+ * settings: the keys of etc/letterbox.conf, their defaults and bounds, and the
+ * cross-field checks. Parsed once in the parent; const everywhere after.
+ */
+#ifndef LB_SETTINGS_H
+#define LB_SETTINGS_H
+
+#include "lib/conf.h"
+
+struct settings {
+	char			*hostname;		/* our name in the banner and Received: */
+	struct conf_list	 domains;		/* the owner's domains */
+	struct conf_list	 local_parts;		/* the owner's local parts */
+	char			*subaddress_delimiters;	/* "+": alice+tag@ is alice@ */
+	char			*maildir;
+	char			*user;			/* drop to this user after binding */
+	struct conf_list	 smtp_listen;		/* MX: plain, STARTTLS offered */
+	struct conf_list	 smtps_listen;		/* implicit TLS (RFC 8314) */
+	char			*tls_cert;
+	char			*tls_key;
+	unsigned long long	 max_message_size;
+	unsigned long long	 max_recipients;
+	unsigned long long	 max_sessions;
+	unsigned long long	 max_sessions_per_ip;
+	unsigned long long	 max_bad_commands;
+	unsigned long long	 max_hops;
+	unsigned long long	 idle_timeout;		/* seconds waiting for a command */
+	unsigned long long	 data_timeout;		/* seconds waiting for DATA bytes */
+	unsigned long long	 session_timeout;	/* seconds for the whole session */
+	unsigned long long	 tmp_max_age;		/* seconds before a tmp/ file is stale */
+};
+
+/* Load path into s (defaults first). -1 with "file:line: why" in err. */
+int	settings_load(struct settings *s, const char *path, char *err, size_t errsz);
+/* The same from a buffer (tests and fuzzing). */
+int	settings_parse(struct settings *s, const char *text, size_t len, const char *name,
+	    char *err, size_t errsz);
+void	settings_free(struct settings *s);
+
+#endif

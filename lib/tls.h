@@ -1,0 +1,18 @@
+/*
+ * tls: the OpenSSL server context: TLS 1.2 minimum, the client's cipher preference
+ * (design.md), certificate chain and key from PEM files. Loaded by the parent before
+ * it drops privileges; children inherit it by fork.
+ */
+#ifndef LB_TLS_H
+#define LB_TLS_H
+
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+/* NULL with the reason in err (OpenSSL's error queue included). */
+SSL_CTX	*tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
+	    size_t errsz);
+/* The negotiated protocol and cipher of ssl, for Received: and the log. */
+void	 tls_describe(SSL *ssl, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * util: small pure helpers shared by the daemons: name syntax, listen addresses,
+ * randomness and clocks.
+ */
+#ifndef LB_UTIL_H
+#define LB_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct lb_sockaddr {
+	struct sockaddr_storage	ss;
+	socklen_t		len;
+};
+
+/* RFC 1035/5321 host name: labels of letters, digits and '-', 1..253 octets. */
+bool	util_is_hostname(const char *s);
+/* RFC 5322 atext character (the alphabet of an unquoted local part). */
+bool	util_is_atext(unsigned char c);
+/* A dot-atom local part (RFC 5321 §4.1.2 Dot-string), 1..64 octets. */
+bool	util_is_local_part(const char *s);
+
+/* "127.0.0.1:25" or "[::1]:25" into sa. 0 or -1. */
+int	util_parse_listen(const char *s, struct lb_sockaddr *sa);
+/* The numeric address of sa into out ("192.0.2.1", "2001:db8::1"). */
+void	util_sockaddr_ntop(const struct sockaddr_storage *sa, char *out, size_t outsz);
+/* Whether a and b hold the same IP address (ports ignored). */
+bool	util_sockaddr_same_ip(const struct sockaddr_storage *a,
+	    const struct sockaddr_storage *b);
+
+/* Fill buf with n random bytes (getrandom); fatal if the kernel cannot. */
+void	util_random(void *buf, size_t n);
+/* n random bytes as 2n lowercase hex digits + NUL into out (size >= 2n + 1). */
+void	util_random_hex(char *out, size_t n);
+
+/* Monotonic milliseconds. */
+int64_t	util_now_ms(void);
+
+/* Case-insensitive ASCII comparison of n bytes / of NUL-terminated strings. */
+bool	util_ascii_ieq(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,153 @@
+/*
+ * letterbox-smtpd: argv, configuration, binding, TLS key, privilege drop, then the
+ * listener. Thin on purpose: everything else links into tests unchanged.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/listener.h"
+#include "lib/log.h"
+#include "lib/privdrop.h"
+#include "lib/settings.h"
+#include "lib/tls.h"
+#include "lib/xmalloc.h"
+#include "maildir/maildir.h"
+#include "smtpd/session.h"
+
+#define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
+
+static struct smtp_server server;
+static struct maildir mdir;
+static struct settings cfg;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: letterbox-smtpd [-dnv] [-f config] [-r fd]\n"
+	    "  -f file  configuration (default " DEFAULT_CONFIG ")\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       log to stderr instead of syslog\n"
+	    "  -v       verbose logging\n"
+	    "  -r fd    write a line to fd once ready to accept (readiness notification)\n");
+	exit(2);
+}
+
+static void
+session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
+    void *arg)
+{
+	smtp_session_serve(arg, fd, l->implicit_tls, peer);
+}
+
+static void
+housekeeping(void *arg)
+{
+	static int64_t ticks;
+	int n;
+
+	(void)arg;
+	/* maildir(5): stale tmp/ files go after 36 hours; look once an hour. */
+	if (ticks++ % 60 != 0)
+		return;
+	if ((n = maildir_clean_tmp(&mdir, (time_t)cfg.tmp_max_age)) > 0)
+		log_info("removed %d stale file(s) from tmp/", n);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *config = DEFAULT_CONFIG;
+	struct listener *ls;
+	struct listener_config lc;
+	char err[512], busy[300];
+	uid_t owner_uid = (uid_t)-1;
+	gid_t owner_gid = (gid_t)-1;
+	struct passwd *pw;
+	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
+	size_t i, n;
+
+	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
+		switch (ch) {
+		case 'd': foreground_log = 1; break;
+		case 'f': config = optarg; break;
+		case 'n': check_only = 1; break;
+		case 'r': ready_fd = atoi(optarg); break;
+		case 'v': verbose = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "letterbox-smtpd: %s\n", err);
+		return 1;
+	}
+	if (cfg.tls_cert != NULL &&
+	    (server.tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "letterbox-smtpd: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", config);
+		return 0;
+	}
+	log_init("letterbox-smtpd", foreground_log, verbose);
+	umask(077);
+
+	n = cfg.smtp_listen.n + cfg.smtps_listen.n;
+	ls = xcalloc(n, sizeof(*ls));
+	for (i = 0; i < n; i++) {
+		bool tls = i >= cfg.smtp_listen.n;
+		const char *a = tls ? cfg.smtps_listen.v[i - cfg.smtp_listen.n] :
+		    cfg.smtp_listen.v[i];
+
+		if (listener_bind(&ls[i], a, tls, err, sizeof(err)) == -1)
+			fatalx("listen: %s", err);
+	}
+	if (geteuid() == 0 && cfg.user != NULL && (pw = getpwnam(cfg.user)) != NULL) {
+		owner_uid = pw->pw_uid;
+		owner_gid = pw->pw_gid;
+	}
+	/*
+	 * The Maildir's directories are opened before the drop, like the key: the mail
+	 * user then needs write access to them, not search access to every parent.
+	 */
+	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)
+		fatal("maildir %s", cfg.maildir);
+	if (privdrop(cfg.user, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (faccessat(mdir.dfd_tmp, ".", W_OK, 0) == -1 ||
+	    faccessat(mdir.dfd_new, ".", W_OK, 0) == -1)
+		fatal("maildir %s: tmp/ and new/ must be writable by user %s", cfg.maildir,
+		    cfg.user ? cfg.user : "(current)");
+	housekeeping(NULL);
+	server.cfg = &cfg;
+	server.md = &mdir;
+	for (i = 0; i < n; i++)
+		log_info("listening on %s%s", ls[i].addr, ls[i].implicit_tls ? " (TLS)" : "");
+	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
+	if (ready_fd != -1) {
+		if (write(ready_fd, "ready\n", 6) == -1)
+			log_warn("readiness fd %d", ready_fd);
+		close(ready_fd);
+	}
+
+	snprintf(busy, sizeof(busy), "421 4.7.0 %s Error: too many connections, try again "
+	    "later\r\n", cfg.hostname);
+	memset(&lc, 0, sizeof(lc));
+	lc.max_sessions = (unsigned)cfg.max_sessions;
+	lc.max_per_ip = (unsigned)cfg.max_sessions_per_ip;
+	lc.busy_reply = busy;
+	lc.session = session_main;
+	lc.arg = &server;
+	lc.tick = housekeeping;
+	listener_run(ls, n, &lc);
+	free(ls);
+	return 0;
+}
