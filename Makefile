@@ -69,7 +69,11 @@ FUZZ_REGRESS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
 PROGS := $(BUILD)/letterbox-smtpd
 
 .PHONY: all test check check-asan unit fuzz fuzz-regress lint run clean deps
+ifdef SANITIZE
+all: $(PROGS)
+else
 all: $(PROGS) bin/letterbox-smtpd
+endif
 
 bin/letterbox-smtpd: $(BUILD)/letterbox-smtpd
 	@mkdir -p bin

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install every Debian 12 package that building, testing and benchmarking Letterbox
+# needs. Idempotent; run as root (CI and `make deps` use it).
+set -eu
+pkgs="build-essential pkg-config libssl-dev libdb5.3-dev libsodium-dev libpam0g-dev
+openssl clang libclang-rt-14-dev cppcheck valgrind python3 python3-pytest
+swaks libio-socket-ssl-perl libnet-ssleay-perl libauthen-sasl-perl procps iproute2
+util-linux"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && { echo "install-deps: all packages present"; exit 0; }
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing:$missing — run as root: sudo $0" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

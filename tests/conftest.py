@@ -1,0 +1,223 @@
+"""Shared harness for the protocol and client tests: real daemons on 127.0.0.1.
+
+Every server runs from a generated config in its own temporary directory, with its
+own Maildir, and is stopped by its PID. Readiness comes from the daemon's -r fd, so
+no test sleeps. As root, the daemon drops to `nobody` as it would in production.
+"""
+import os
+import pwd
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("LB_BUILD", "build/release")
+SMTPD = os.path.join(TOP, BUILD, "letterbox-smtpd")
+DOMAIN = "example.test"
+OWNER = "alice"
+RCPT = f"{OWNER}@{DOMAIN}"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    key, cert = d / "key.pem", d / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+class Server:
+    """A running letterbox-smtpd. Stop it with stop(); logs in .log_path."""
+
+    def __init__(self, root, tls_files, extra, with_tls=True, maildir=None):
+        self.root = root
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.maildir = maildir or os.path.join(root, "Maildir")
+        self.log_path = os.path.join(root, "smtpd.log")
+        self.conf_path = os.path.join(root, "letterbox.conf")
+        lines = [
+            "hostname mx.example.test",
+            f"domains {DOMAIN} example.net",
+            f"local_parts {OWNER} postmaster",
+            f"maildir {self.maildir}",
+            f"smtp_listen 127.0.0.1:{self.port}",
+        ]
+        if with_tls:
+            lines += [f"smtps_listen 127.0.0.1:{self.tls_port}",
+                      f"tls_cert {tls_files[0]}", f"tls_key {tls_files[1]}"]
+        if os.geteuid() == 0:
+            lines.append("user nobody")
+        lines += [f"{k} {v}" for k, v in extra.items()]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        rfd, wfd = os.pipe()
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([SMTPD, "-d", "-v", "-f", self.conf_path,
+                                      "-r", str(wfd)], pass_fds=(wfd,),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        os.close(wfd)
+        with os.fdopen(rfd) as r:
+            ready = r.readline()   # EOF if the daemon dies before it is ready
+        if ready != "ready\n":
+            self.proc.wait(timeout=10)
+            raise RuntimeError("smtpd did not start:\n" + self.read_log())
+
+    def read_log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def messages(self, sub="new"):
+        """Full paths of the files in Maildir/<sub>, sorted."""
+        d = os.path.join(self.maildir, sub)
+        return sorted(os.path.join(d, n) for n in os.listdir(d))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def make_server(tmp_path, tls_files):
+    """make_server(**settings) starts a daemon with those config keys added."""
+    servers = []
+
+    def start(with_tls=True, maildir=None, **extra):
+        root = tmp_path / f"srv{len(servers)}"
+        root.mkdir()
+        os.chmod(root, 0o755)
+        s = Server(str(root), tls_files, extra, with_tls, maildir)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+        # A session that died of a bug shows up here even if its test passed.
+        log = s.read_log()
+        assert "killed by signal" not in log, log
+        assert "runtime error" not in log, log        # UBSan
+        assert "AddressSanitizer" not in log, log
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+class Client:
+    """A raw SMTP client: exact bytes out, parsed replies in."""
+
+    def __init__(self, port, implicit_tls=False, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if implicit_tls:
+            self.sock = client_tls_context().wrap_socket(self.sock,
+                                                         server_hostname="localhost")
+        self.buf = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def cmd(self, line):
+        """Send one command line (CRLF added) and return its reply."""
+        self.send(line.encode() + b"\r\n" if isinstance(line, str) else line + b"\r\n")
+        return self.reply()
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed; buffered %r" % self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def reply(self):
+        """(code, [text lines]) of one possibly multi-line reply."""
+        lines = []
+        while True:
+            line = self._line()
+            lines.append(line[4:])
+            if len(line) < 4 or line[3] != "-":
+                return int(line[:3]), lines
+
+    def closed(self):
+        """True if the server has closed the connection (after any buffered data)."""
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def starttls(self):
+        self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="localhost")
+
+    def close(self):
+        self.sock.close()
+
+
+def client_tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@pytest.fixture
+def connect():
+    clients = []
+
+    def make(port, **kw):
+        c = Client(port, **kw)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()
+
+
+def greet(c):
+    code, _ = c.reply()
+    assert code == 220
+    code, lines = c.cmd("EHLO client.example.net")
+    assert code == 250
+    return lines
+
+
+def message(subject="test", body="Hello.\r\n", extra_headers=""):
+    return (f"From: <sender@example.net>\r\nTo: <{RCPT}>\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{time.time_ns()}@example.net>\r\n{extra_headers}\r\n{body}")
+
+
+def send_mail(c, body, mail_from="<sender@example.net>", rcpt=f"<{RCPT}>"):
+    """MAIL, RCPT, DATA, body (already dot-stuffed bytes/str, without the final dot)."""
+    assert c.cmd(f"MAIL FROM:{mail_from}")[0] == 250
+    assert c.cmd(f"RCPT TO:{rcpt}")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    if isinstance(body, str):
+        body = body.encode()
+    c.send(body + b".\r\n")
+    return c.reply()
