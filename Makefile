@@ -123,14 +123,18 @@ lint:
 	  --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem --quiet \
 	  lib maildir smtpd tests/unit tests/fuzz
 
-test check: all
+test check:
+	scripts/install-deps.sh
+	$(MAKE) all
 	tests/run.sh
 
 check-asan:
 	$(MAKE) SANITIZE=address,undefined all
 	LB_BUILD=build/asan tests/run.sh
 
-run: all
+run:
+	scripts/install-deps.sh
+	$(MAKE) all
 	scripts/dev-run.sh
 
 deps:

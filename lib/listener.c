@@ -31,6 +31,8 @@ struct child {
 };
 
 static volatile sig_atomic_t listener_stop;
+static struct listener *listeners;	/* closed in each child */
+static size_t nlisteners;
 static int sigpipe_fds[2] = { -1, -1 };
 
 static void
@@ -160,6 +162,11 @@ listener_accept(struct listener *l, const struct listener_config *cfg,
 		signal(SIGHUP, SIG_IGN);
 		close(sigpipe_fds[0]);
 		close(sigpipe_fds[1]);
+		/* A session must not keep the ports bound after the parent is gone. */
+		for (i = 0; i < nlisteners; i++)
+			if (&listeners[i] != l)
+				close(listeners[i].fd);
+		close(l->fd);
 		cfg->session(fd, l, &peer, cfg->arg);
 		_exit(0);
 	}
@@ -183,6 +190,8 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
+	listeners = ls;
+	nlisteners = n;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = listener_signal;
 	sigemptyset(&sa.sa_mask);

@@ -48,6 +48,7 @@ maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t u
 	size_t o = 0;
 	const char *h;
 
+	md->unnamed_tmp = false;
 	md->dfd_root = md->dfd_tmp = md->dfd_new = md->dfd_cur = -1;
 	if ((md->dfd_root = maildir_subdir(AT_FDCWD, path, uid, gid)) == -1)
 		goto fail;
@@ -99,6 +100,36 @@ maildir_unique(const struct maildir *md, char *out, size_t outsz)
 	    (long)tv.tv_usec, (long)getpid(), rnd, md->host);
 }
 
+/* A link to an open unnamed file (O_TMPFILE), through the process's own fd table. */
+static int
+maildir_link_fd(int fd, int dfd, const char *name)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, dfd, name, AT_SYMLINK_FOLLOW);
+}
+
+bool
+maildir_use_unnamed_tmp(struct maildir *md)
+{
+	char name[MAILDIR_NAME_MAX + 1];
+	int fd;
+
+	md->unnamed_tmp = false;
+	fd = openat(md->dfd_tmp, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return false;
+	/* Linking must work too: it needs /proc and the file system's support. */
+	maildir_unique(md, name, sizeof(name));
+	if (maildir_link_fd(fd, md->dfd_tmp, name) == 0) {
+		unlinkat(md->dfd_tmp, name, 0);
+		md->unnamed_tmp = true;
+	}
+	close(fd);
+	return md->unnamed_tmp;
+}
+
 int
 maildir_delivery_begin(struct maildir *md, struct maildir_delivery *d)
 {
@@ -106,6 +137,15 @@ maildir_delivery_begin(struct maildir *md, struct maildir_delivery *d)
 
 	d->size = 0;
 	d->fd = -1;
+	d->unnamed = false;
+	if (md->unnamed_tmp) {
+		d->fd = openat(md->dfd_tmp, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+		if (d->fd != -1) {
+			d->unnamed = true;
+			maildir_unique(md, d->tmpname, sizeof(d->tmpname));
+			return 0;
+		}
+	}
 	for (i = 0; i < MAILDIR_NAME_TRIES; i++) {
 		maildir_unique(md, d->tmpname, sizeof(d->tmpname));
 		d->fd = openat(md->dfd_tmp, d->tmpname,
@@ -157,6 +197,29 @@ maildir_publish(struct maildir *md, const char *tmpname, const char *name)
 	return 0;
 }
 
+/* Publish an unnamed file as new/<name>,S=<size>; a taken name gets a fresh one. */
+static int
+maildir_publish_unnamed(struct maildir *md, struct maildir_delivery *d, char *name,
+    size_t namesz)
+{
+	int i, n;
+
+	for (i = 0; i < MAILDIR_NAME_TRIES; i++) {
+		if (i > 0)
+			maildir_unique(md, d->tmpname, sizeof(d->tmpname));
+		n = snprintf(name, namesz, "%s,S=%zu", d->tmpname, d->size);
+		if (n < 0 || (size_t)n >= namesz) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		if (maildir_link_fd(d->fd, md->dfd_new, name) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+	}
+	return -1;
+}
+
 int
 maildir_delivery_commit(struct maildir *md, struct maildir_delivery *d, char *name_out)
 {
@@ -165,20 +228,27 @@ maildir_delivery_commit(struct maildir *md, struct maildir_delivery *d, char *na
 
 	if (fdatasync(d->fd) == -1)
 		goto fail;
-	if (close(d->fd) == -1) {
+	if (d->unnamed) {
+		if (maildir_publish_unnamed(md, d, name, sizeof(name)) == -1)
+			goto fail;
+		close(d->fd);
 		d->fd = -1;
-		goto fail;
+	} else {
+		if (close(d->fd) == -1) {
+			d->fd = -1;
+			goto fail;
+		}
+		d->fd = -1;
+		n = snprintf(name, sizeof(name), "%s,S=%zu", d->tmpname, d->size);
+		if (n < 0 || (size_t)n >= sizeof(name)) {
+			errno = ENAMETOOLONG;
+			goto fail;
+		}
+		if (maildir_publish(md, d->tmpname, name) == -1)
+			goto fail;
 	}
-	d->fd = -1;
-	n = snprintf(name, sizeof(name), "%s,S=%zu", d->tmpname, d->size);
-	if (n < 0 || (size_t)n >= sizeof(name)) {
-		errno = ENAMETOOLONG;
-		goto fail;
-	}
-	if (maildir_publish(md, d->tmpname, name) == -1)
-		goto fail;
 	d->tmpname[0] = '\0';
-	/* The rename itself is durable only once the directory is (POSIX fsync). */
+	/* The new name itself is durable only once the directory is (POSIX fsync). */
 	if (fsync(md->dfd_new) == -1) {
 		saved = errno;
 		/* Not acknowledged, so take it back rather than risk a duplicate later. */
@@ -186,7 +256,7 @@ maildir_delivery_commit(struct maildir *md, struct maildir_delivery *d, char *na
 		errno = saved;
 		return -1;
 	}
-	memcpy(name_out, name, (size_t)n + 1);
+	memcpy(name_out, name, strlen(name) + 1);
 	return 0;
 fail:
 	saved = errno;
@@ -201,7 +271,8 @@ maildir_delivery_abort(struct maildir *md, struct maildir_delivery *d)
 	if (d->fd != -1)
 		close(d->fd);
 	d->fd = -1;
-	if (d->tmpname[0] != '\0')
+	/* An unnamed file vanishes with its last fd; a named one must be unlinked. */
+	if (d->tmpname[0] != '\0' && !d->unnamed)
 		unlinkat(md->dfd_tmp, d->tmpname, 0);
 	d->tmpname[0] = '\0';
 }

@@ -11,6 +11,7 @@
 #ifndef LB_MAILDIR_H
 #define LB_MAILDIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <time.h>
@@ -18,6 +19,7 @@
 #define MAILDIR_NAME_MAX	255
 
 struct maildir {
+	bool	unnamed_tmp;	/* deliveries start as O_TMPFILE files (see below) */
 	int	dfd_root;
 	int	dfd_tmp;
 	int	dfd_new;
@@ -27,6 +29,7 @@ struct maildir {
 
 struct maildir_delivery {
 	int	fd;		/* -1 when not open */
+	bool	unnamed;	/* an O_TMPFILE file: it has no name until published */
 	size_t	size;		/* bytes written */
 	char	tmpname[MAILDIR_NAME_MAX + 1];
 };
@@ -39,6 +42,17 @@ struct maildir_delivery {
 int	maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t uid,
 	    gid_t gid);
 void	maildir_close(struct maildir *md);
+
+/*
+ * Deliveries start as unnamed files in tmp/'s file system (O_TMPFILE) and are linked
+ * into new/ once fdatasync'ed: the message is still written before it is visible and
+ * fsynced before its name is, but no directory entry is made and removed in tmp/ (one
+ * directory lock per delivery instead of three, which matters with many concurrent
+ * sessions), and a crash can leave nothing behind: the kernel frees an unnamed file.
+ * This probes that the kernel, the file system and /proc allow it, and turns it on.
+ * Without it deliveries use named tmp/ files and rename(2), as maildir(5) describes.
+ */
+bool	maildir_use_unnamed_tmp(struct maildir *md);
 
 /* Start a delivery: a fresh file in tmp/. 0, or -1 with errno. */
 int	maildir_delivery_begin(struct maildir *md, struct maildir_delivery *d);

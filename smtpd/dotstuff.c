@@ -56,6 +56,27 @@ dot_text(struct dot_state *d, char **o, unsigned char c)
 	dot_put(d, o, (char)c);
 }
 
+/*
+ * Store a run of n plain bytes (no CR, LF or NUL) in one copy: the fast path for the
+ * bulk of a message, once a line can no longer be a Received: field.
+ */
+static inline void
+dot_run(struct dot_state *d, char **o, const unsigned char *p, size_t n)
+{
+	uint64_t room = d->size < d->max_bytes ? d->max_bytes - d->size : 0;
+
+	d->line_len += n;
+	if (d->line_len > SMTP_DATA_LINE_MAX)
+		d->flags |= DOT_LONGLINE;
+	d->size += n;
+	if (n > room) {
+		d->flags |= DOT_TOOBIG;
+		n = (size_t)room;
+	}
+	memcpy(*o, p, n);
+	*o += n;
+}
+
 /* A line ended by CRLF. */
 static inline void
 dot_eol(struct dot_state *d)
@@ -80,6 +101,17 @@ dot_feed(struct dot_state *d, const char *in, size_t len, size_t *used, struct b
 		return -1;
 	o = o0 = out->data + out->len;
 	while (p < end && !done) {
+		if (d->st == ST_TEXT && (!d->in_header || d->hdr_match != d->line_len)) {
+			const unsigned char *q = p;
+
+			while (q < end && *q != '\r' && *q != '\n' && *q != '\0')
+				q++;
+			if (q > p) {
+				dot_run(d, &o, p, (size_t)(q - p));
+				p = q;
+				continue;
+			}
+		}
 		c = *p++;
 		switch (d->st) {
 		case ST_BOL:

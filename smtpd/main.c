@@ -126,6 +126,8 @@ main(int argc, char *argv[])
 	    faccessat(mdir.dfd_new, ".", W_OK, 0) == -1)
 		fatal("maildir %s: tmp/ and new/ must be writable by user %s", cfg.maildir,
 		    cfg.user ? cfg.user : "(current)");
+	if (!maildir_use_unnamed_tmp(&mdir))
+		log_info("maildir: O_TMPFILE not available here; using named tmp/ files");
 	housekeeping(NULL);
 	server.cfg = &cfg;
 	server.md = &mdir;
