@@ -153,15 +153,16 @@ smtp_data_finish(struct smtp_session *s)
 	if (refusal != NULL) {
 		saved = s->write_errno;
 		maildir_delivery_abort(s->srv->md, &s->dlv);
-		log_info("refused client=%s from=<%s> to=<%s> nrcpt=%u size=%llu result=\"%.3s\""
-		    " reason=\"%s\"%s%s", s->peer_ip, from, to, s->nrcpt,
-		    (unsigned long long)s->dot.size, refusal, refusal + 4,
+		log_info("refused id=%s.%u client=%s from=<%s> to=<%s> nrcpt=%u size=%llu "
+		    "result=%.3s reason=\"%s\"%s%s", s->id, s->messages + 1, s->peer_ip, from,
+		    to, s->nrcpt, (unsigned long long)s->dot.size, refusal, refusal + 4,
 		    saved ? " errno=" : "", saved ? strerror(saved) : "");
 		smtp_reply(s, refusal);
 	} else {
 		s->messages++;
-		log_info("delivered client=%s from=<%s> to=<%s> nrcpt=%u size=%llu file=%s",
-		    s->peer_ip, from, to, s->nrcpt, (unsigned long long)s->dlv.size, name);
+		log_info("delivered id=%s.%u client=%s from=<%s> to=<%s> nrcpt=%u size=%llu "
+		    "result=250 file=%s", s->id, s->messages, s->peer_ip, from, to, s->nrcpt,
+		    (unsigned long long)s->dlv.size, name);
 		smtp_replyf(s, "250 2.0.0 Ok: delivered as %s.%u", s->id, s->messages);
 	}
 	buf_reset(&s->body);

@@ -95,6 +95,7 @@ cmd_rcpt(struct smtp_session *s, char *args)
 	const char *arg, *rest;
 	enum addr_result r;
 	char esc[SMTP_PATH_MAX * 4 + 1], fesc[SMTP_PATH_MAX * 4 + 1];
+	const char *refusal = NULL, *reason = NULL;
 
 	if ((arg = smtp_path_arg(args, "TO")) == NULL) {
 		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
@@ -124,20 +125,24 @@ cmd_rcpt(struct smtp_session *s, char *args)
 		smtp_reply(s, "452 4.5.3 Error: too many recipients");
 		return;
 	}
-	log_escape(esc, sizeof(esc), path.text, strlen(path.text));
 	switch (policy_rcpt(cfg, &path)) {
 	case RCPT_LOCAL:
 		break;
 	case RCPT_UNKNOWN_USER:
-		log_info("refused client=%s from=<%s> to=<%s> reason=unknown-user", s->peer_ip,
-		    log_escape(fesc, sizeof(fesc), s->from.text, strlen(s->from.text)), esc);
-		smtp_reply(s, "550 5.1.1 Error: no such user here");
-		smtp_bad_command(s);
-		return;
+		refusal = "550 5.1.1 Error: no such user here";
+		reason = "unknown-user";
+		break;
 	case RCPT_RELAY_DENIED:
-		log_info("refused client=%s from=<%s> to=<%s> reason=relay-denied", s->peer_ip,
-		    log_escape(fesc, sizeof(fesc), s->from.text, strlen(s->from.text)), esc);
-		smtp_reply(s, "550 5.7.1 Error: relay access denied");
+		refusal = "550 5.7.1 Error: relay access denied";
+		reason = "relay-denied";
+		break;
+	}
+	if (refusal != NULL) {
+		log_info("refused client=%s from=<%s> to=<%s> result=%.3s reason=%s",
+		    s->peer_ip, log_escape(fesc, sizeof(fesc), s->from.text,
+		    strlen(s->from.text)), log_escape(esc, sizeof(esc), path.text,
+		    strlen(path.text)), refusal, reason);
+		smtp_reply(s, refusal);
 		smtp_bad_command(s);
 		return;
 	}
