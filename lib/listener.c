@@ -85,19 +85,24 @@ fail:
 }
 
 static void
-listener_reap(struct child *kids, unsigned nkids, unsigned *active)
+listener_reap(const struct listener_config *cfg, struct child *kids, unsigned *active)
 {
 	pid_t pid;
 	int status;
 	unsigned i;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (i = 0; i < nkids; i++)
+		for (i = 0; i < cfg->max_sessions; i++)
 			if (kids[i].pid == pid) {
 				kids[i].pid = 0;
 				(*active)--;
 				break;
 			}
+		if (i == cfg->max_sessions) {
+			if (cfg->reaped != NULL)
+				cfg->reaped(pid, status, cfg->arg);
+			continue;
+		}
 		if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
 			log_warnx("session process %ld killed by signal %d", (long)pid,
 			    WTERMSIG(status));
@@ -167,6 +172,8 @@ listener_accept(struct listener *l, const struct listener_config *cfg,
 			if (&listeners[i] != l)
 				close(listeners[i].fd);
 		close(l->fd);
+		for (i = 0; i < cfg->nchild_close; i++)
+			close(cfg->child_close[i]);
 		cfg->session(fd, l, &peer, cfg->arg);
 		_exit(0);
 	}
@@ -216,7 +223,7 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 		if (pfd[n].revents & POLLIN)
 			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
 				;
-		listener_reap(kids, cfg->max_sessions, &active);
+		listener_reap(cfg, kids, &active);
 		/* Drain a burst, but boundedly so signals and reaping still get a turn. */
 		for (k = 0; k < n && !listener_stop; k++)
 			for (i = 0; (pfd[k].revents & POLLIN) && i < LISTENER_BURST; i++)

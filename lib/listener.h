@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct listener {
 	int	fd;
@@ -26,6 +27,11 @@ struct listener_config {
 	void		*arg;
 	/* Called about once a minute in the parent (housekeeping), may be NULL. */
 	void		(*tick)(void *arg);
+	/* Called for a child that is not a session (a helper process), may be NULL. */
+	void		(*reaped)(pid_t pid, int status, void *arg);
+	/* Descriptors of the parent that session children must not keep. */
+	const int	*child_close;
+	size_t		 nchild_close;
 };
 
 /* Bind and listen on addr ("127.0.0.1:25"). 0, or -1 with the reason in err. */

@@ -19,6 +19,8 @@ static const struct conf_key settings_keys[] = {
 	{ "local_parts",		CONF_LIST,	"postmaster", NOLIMIT, S(local_parts) },
 	{ "subaddress_delimiters",	CONF_STR,	"+", NOLIMIT, S(subaddress_delimiters) },
 	{ "maildir",			CONF_STR,	NULL, NOLIMIT, S(maildir) },
+	{ "index",			CONF_BOOL,	"yes", NOLIMIT, S(index) },
+	{ "index_dir",			CONF_STR,	NULL, NOLIMIT, S(index_dir) },
 	{ "user",			CONF_STR,	NULL, NOLIMIT, S(user) },
 	{ "smtp_listen",		CONF_LIST,	"127.0.0.1:25", NOLIMIT, S(smtp_listen) },
 	{ "smtps_listen",		CONF_LIST,	NULL, NOLIMIT, S(smtps_listen) },

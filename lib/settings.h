@@ -13,6 +13,8 @@ struct settings {
 	struct conf_list	 local_parts;		/* the owner's local parts */
 	char			*subaddress_delimiters;	/* "+": alice+tag@ is alice@ */
 	char			*maildir;
+	int			 index;			/* keep the Berkeley DB index */
+	char			*index_dir;		/* default <maildir>/letterbox-index */
 	char			*user;			/* drop to this user after binding */
 	struct conf_list	 smtp_listen;		/* MX: plain, STARTTLS offered */
 	struct conf_list	 smtps_listen;		/* implicit TLS (RFC 8314) */

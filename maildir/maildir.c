@@ -83,6 +83,8 @@ maildir_close(struct maildir *md)
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] != -1)
+			/* There is no outer fds: a cppcheck 2.10 false positive. */
+			/* cppcheck-suppress shadowVariable */
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
@@ -142,7 +144,7 @@ maildir_delivery_begin(struct maildir *md, struct maildir_delivery *d)
 		d->fd = openat(md->dfd_tmp, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 		if (d->fd != -1) {
 			d->unnamed = true;
-			maildir_unique(md, d->tmpname, sizeof(d->tmpname));
+			d->tmpname[0] = '\0';	/* named when published */
 			return 0;
 		}
 	}
@@ -197,7 +199,11 @@ maildir_publish(struct maildir *md, const char *tmpname, const char *name)
 	return 0;
 }
 
-/* Publish an unnamed file as new/<name>,S=<size>; a taken name gets a fresh one. */
+/*
+ * Publish an unnamed file as new/<name>,S=<size>; a taken name gets a fresh one. The
+ * name is made now, not when the file was opened, so that the names' time order is
+ * the order in which messages became visible (the index gives UIDs in that order).
+ */
 static int
 maildir_publish_unnamed(struct maildir *md, struct maildir_delivery *d, char *name,
     size_t namesz)
@@ -205,8 +211,7 @@ maildir_publish_unnamed(struct maildir *md, struct maildir_delivery *d, char *na
 	int i, n;
 
 	for (i = 0; i < MAILDIR_NAME_TRIES; i++) {
-		if (i > 0)
-			maildir_unique(md, d->tmpname, sizeof(d->tmpname));
+		maildir_unique(md, d->tmpname, sizeof(d->tmpname));
 		n = snprintf(name, namesz, "%s,S=%zu", d->tmpname, d->size);
 		if (n < 0 || (size_t)n >= namesz) {
 			errno = ENAMETOOLONG;

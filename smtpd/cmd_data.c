@@ -14,6 +14,7 @@
 
 #include "lib/log.h"
 #include "lib/tls.h"
+#include "maildir/indexer.h"
 #include "smtpd/session.h"
 
 /* Return-Path: (RFC 5321 §4.4) and Received: (§4.4, with-protocol per RFC 3848). */
@@ -56,7 +57,13 @@ void
 cmd_data(struct smtp_session *s, char *args)
 {
 	(void)args;
-	/* RFC 2920 §3.1: DATA after every RCPT failed gets 554, not 354. */
+	/* RFC 5321 §3.3: no RCPT at all is a bad sequence (503)... */
+	if (!s->rcpt_tried) {
+		smtp_reply(s, "503 5.5.1 Error: need RCPT command");
+		smtp_bad_command(s);
+		return;
+	}
+	/* ...and RFC 2920 §3.1: DATA after every RCPT failed gets 554, not 354. */
 	if (s->nrcpt == 0) {
 		smtp_reply(s, "554 5.5.1 Error: no valid recipients");
 		return;
@@ -164,6 +171,8 @@ smtp_data_finish(struct smtp_session *s)
 		    "result=250 file=%s", s->id, s->messages, s->peer_ip, from, to, s->nrcpt,
 		    (unsigned long long)s->dlv.size, name);
 		smtp_replyf(s, "250 2.0.0 Ok: delivered as %s.%u", s->id, s->messages);
+		/* Durable now; the index learns of it without delaying the reply. */
+		indexer_notify(s->srv->index_fd, name, s->dlv.size, (uint64_t)time(NULL));
 	}
 	buf_reset(&s->body);
 	smtp_tx_reset(s);

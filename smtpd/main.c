@@ -3,6 +3,10 @@
  * listener. Thin on purpose: everything else links into tests unchanged.
  */
 #include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,12 +20,21 @@
 #include "lib/settings.h"
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
+#include "lib/util.h"
+#include "maildir/indexer.h"
 #include "maildir/maildir.h"
 #include "smtpd/session.h"
 
 #define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
+#define INDEXER_RESPAWN_MS	5000
 
 static struct smtp_server server;
+static pid_t indexer_pid = -1;
+static int indexer_socks[2] = { -1, -1 };	/* [0] indexer reads, [1] sessions write */
+static int64_t indexer_started_ms;
+static char index_dir[PATH_MAX];
+static struct listener *listeners;
+static size_t nlisteners;
 static struct maildir mdir;
 static struct settings cfg;
 
@@ -45,12 +58,45 @@ session_main(int fd, const struct listener *l, const struct sockaddr_storage *pe
 }
 
 static void
+indexer_spawn(void)
+{
+	int *fds = xcalloc(nlisteners + 1, sizeof(*fds));
+	size_t i;
+
+	for (i = 0; i < nlisteners; i++)
+		fds[i] = listeners[i].fd;
+	fds[nlisteners] = indexer_socks[1];
+	indexer_started_ms = util_now_ms();
+	if ((indexer_pid = indexer_start(index_dir, &mdir, indexer_socks[0], fds,
+	    nlisteners + 1)) == -1)
+		log_warn("cannot start the indexer");
+	free(fds);
+}
+
+/* A helper child ended: the indexer is restarted, at most every INDEXER_RESPAWN_MS. */
+static void
+child_reaped(pid_t pid, int status, void *arg)
+{
+	(void)arg;
+	if (pid != indexer_pid)
+		return;
+	log_warnx("indexer exited (status %d); %s", status,
+	    util_now_ms() - indexer_started_ms > INDEXER_RESPAWN_MS ? "restarting" :
+	    "restarting within a minute");
+	indexer_pid = -1;
+	if (util_now_ms() - indexer_started_ms > INDEXER_RESPAWN_MS)
+		indexer_spawn();
+}
+
+static void
 housekeeping(void *arg)
 {
 	static int64_t ticks;
 	int n;
 
 	(void)arg;
+	if (indexer_socks[0] != -1 && indexer_pid == -1)
+		indexer_spawn();
 	/* maildir(5): stale tmp/ files go after 36 hours; look once an hour. */
 	if (ticks++ % 60 != 0)
 		return;
@@ -128,6 +174,16 @@ main(int argc, char *argv[])
 		    cfg.user ? cfg.user : "(current)");
 	if (!maildir_use_unnamed_tmp(&mdir))
 		log_info("maildir: O_TMPFILE not available here; using named tmp/ files");
+	listeners = ls;
+	nlisteners = n;
+	server.index_fd = -1;
+	if (cfg.index) {
+		indexer_dir(cfg.index_dir, index_dir, sizeof(index_dir));
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, indexer_socks) == -1)
+			fatal("socketpair");
+		server.index_fd = indexer_socks[1];
+		indexer_spawn();
+	}
 	housekeeping(NULL);
 	server.cfg = &cfg;
 	server.md = &mdir;
@@ -149,7 +205,14 @@ main(int argc, char *argv[])
 	lc.session = session_main;
 	lc.arg = &server;
 	lc.tick = housekeeping;
+	lc.reaped = child_reaped;
+	lc.child_close = &indexer_socks[0];	/* sessions only write to the indexer */
+	lc.nchild_close = indexer_socks[0] != -1 ? 1 : 0;
 	listener_run(ls, n, &lc);
+	if (indexer_pid != -1) {
+		kill(indexer_pid, SIGTERM);
+		waitpid(indexer_pid, NULL, 0);
+	}
 	free(ls);
 	return 0;
 }

@@ -28,6 +28,7 @@ struct smtp_server {
 	const struct settings	*cfg;
 	SSL_CTX			*tls;		/* NULL: no STARTTLS, no implicit TLS */
 	struct maildir		*md;
+	int			 index_fd;	/* datagrams to the indexer; -1: none */
 };
 
 enum smtp_state {
@@ -57,6 +58,7 @@ struct smtp_session {
 	struct smtp_path	 from;
 	struct smtp_mail_params	 params;
 	unsigned		 nrcpt;
+	bool			 rcpt_tried;		/* a RCPT was sent, accepted or not */
 	char			 rcpt[SMTP_PATH_MAX + 1];	/* the first one */
 
 	/* DATA mode. */

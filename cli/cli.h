@@ -1,0 +1,14 @@
+/*
+ * cli: the `letterbox` administration command. Each subcommand group is a file.
+ * Exit codes (sysexits.h): 0 done, 1 found a problem (verify), 64 usage, 65 bad
+ * data, 69 unavailable (in use), 70 internal, 78 configuration.
+ */
+#ifndef LB_CLI_H
+#define LB_CLI_H
+
+#include "lib/settings.h"
+
+/* "letterbox index verify|sync|rebuild|dump" */
+int	cli_index(const struct settings *cfg, int argc, char *argv[]);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * indexer: the index-writing process (see indexer.h).
+ *
+ * Datagram: "<size> <arrival> <base name>" (one message per datagram, so a partial
+ * message can never be read). The indexer drains what is queued, adds it in one
+ * transaction, and waits again; under load one transaction covers many deliveries.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/util.h"
+#include "maildir/index.h"
+#include "maildir/indexer.h"
+#include "maildir/scan.h"
+
+#define INDEXER_BATCH		256
+#define INDEXER_DGRAM_MAX	(MAILDIR_NAME_MAX + 48)
+#define INDEXER_RETRY_MS	1000
+#define INDEXER_SETTLE_MS	500
+
+static volatile sig_atomic_t indexer_stop;
+
+static void
+indexer_signal(int sig)
+{
+	(void)sig;
+	indexer_stop = 1;
+}
+
+void
+indexer_dir(const char *index_dir, char *out, size_t outsz)
+{
+	snprintf(out, outsz, "%s", index_dir != NULL ? index_dir : INDEX_DIRNAME);
+}
+
+void
+indexer_notify(int sock, const char *name, uint64_t size, uint64_t arrival)
+{
+	char msg[INDEXER_DGRAM_MAX];
+	int n;
+
+	if (sock == -1)
+		return;
+	n = snprintf(msg, sizeof(msg), "%llu %llu %s", (unsigned long long)size,
+	    (unsigned long long)arrival, name);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return;
+	/* A full queue or a missing indexer only delays the index: sync catches up. */
+	if (send(sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
+		log_debug("index notification dropped: %s", strerror(errno));
+}
+
+static int
+indexer_parse(const char *msg, size_t len, struct index_rec *rec)
+{
+	unsigned long long size, arrival;
+	char buf[INDEXER_DGRAM_MAX + 1];
+	int off = 0;
+
+	if (len == 0 || len > INDEXER_DGRAM_MAX)
+		return -1;
+	memcpy(buf, msg, len);
+	buf[len] = '\0';
+	memset(rec, 0, sizeof(*rec));
+	if (sscanf(buf, "%llu %llu %n", &size, &arrival, &off) != 2 || off == 0)
+		return -1;
+	if (buf[off] == '\0' || strlen(buf + off) > MAILDIR_NAME_MAX ||
+	    strpbrk(buf + off, "/:\n") != NULL)
+		return -1;
+	snprintf(rec->name, sizeof(rec->name), "%s", buf + off);
+	rec->size = size;
+	rec->arrival = arrival;
+	/* The name's own time, as a sync or rebuild would read it. */
+	{
+		uint64_t sec;
+		uint32_t usec;
+
+		if (maildir_name_time(rec->name, &sec, &usec))
+			rec->arrival = sec;
+	}
+	return 0;
+}
+
+/* Maildir names start "<seconds>.M<usec>": their order is the order of arrival. */
+static int
+indexer_by_arrival(const void *a, const void *b)
+{
+	const struct index_rec *x = a, *y = b;
+	uint64_t xs, ys;
+	uint32_t xu, yu;
+
+	if (maildir_name_time(x->name, &xs, &xu) && maildir_name_time(y->name, &ys, &yu) &&
+	    (xs != ys || xu != yu))
+		return xs < ys || (xs == ys && xu < yu) ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Open the index, rebuilding it if it is damaged, and reconcile it with the Maildir. */
+static struct index *
+indexer_open(const char *dir, struct maildir *md)
+{
+	struct index_sync_stats st;
+	struct index *ix = NULL;
+	char err[512];
+	int r;
+
+	r = index_open(&ix, dir, err, sizeof(err));
+	if (r == INDEX_CORRUPT) {
+		log_warnx("index damaged (%s): rebuilding from the Maildir", err);
+		if (index_rebuild(dir, md, &st, err, sizeof(err)) == -1) {
+			log_warnx("index rebuild: %s", err);
+			return NULL;
+		}
+		log_info("index rebuilt: %u UIDs kept, %u new", st.kept, st.added);
+		r = index_open(&ix, dir, err, sizeof(err));
+	}
+	if (r != 0) {
+		log_warnx("%s", err);
+		return NULL;
+	}
+	if (index_sync(ix, md, &st) != 0) {
+		log_warnx("index sync: %s", index_error(ix));
+		index_close(&ix);
+		return NULL;
+	}
+	if (st.added || st.removed || st.updated)
+		log_info("index synced: added=%u removed=%u updated=%u", st.added, st.removed,
+		    st.updated);
+	return ix;
+}
+
+struct pending {
+	struct index_rec	rec;
+	int64_t			ripe_ms;	/* monotonic time from which it may be added */
+};
+
+static int
+pending_by_arrival(const void *a, const void *b)
+{
+	return indexer_by_arrival(&((const struct pending *)a)->rec,
+	    &((const struct pending *)b)->rec);
+}
+
+/*
+ * Add the pending deliveries that have settled, in name (arrival) order: a session
+ * names its file, fsyncs, then reports, so reports can arrive out of order. Waiting
+ * INDEXER_SETTLE_MS before giving a UID lets the earlier-named ones catch up, which
+ * keeps UIDs in Maildir name order, the order a rebuild from scratch would give.
+ * With force, everything pending is added.
+ */
+static int
+indexer_flush(struct index *ix, struct pending *p, size_t *np, struct index_rec *batch,
+    bool force)
+{
+	int64_t now = util_now_ms();
+	size_t k;
+
+	qsort(p, *np, sizeof(*p), pending_by_arrival);
+	for (k = 0; k < *np && (force || p[k].ripe_ms <= now); k++)
+		batch[k] = p[k].rec;
+	if (k == 0)
+		return 0;
+	if (index_add(ix, batch, k) != 0)
+		return -1;
+	memmove(p, p + k, (*np - k) * sizeof(*p));
+	*np -= k;
+	return 0;
+}
+
+static void __attribute__((noreturn))
+indexer_main(const char *dir, struct maildir *md, int sock)
+{
+	struct pending *pend;
+	struct index_rec *batch;
+	struct index *ix = NULL;
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	char msg[INDEXER_DGRAM_MAX];
+	int64_t wait;
+	ssize_t n;
+	size_t np = 0, i;
+
+	if ((pend = calloc(INDEXER_BATCH, sizeof(*pend))) == NULL ||
+	    (batch = calloc(INDEXER_BATCH, sizeof(*batch))) == NULL)
+		fatal("calloc");
+	while (!indexer_stop) {
+		if (ix == NULL && (ix = indexer_open(dir, md)) == NULL) {
+			/* Deliveries go on without it; try again shortly. */
+			poll(NULL, 0, INDEXER_RETRY_MS);
+			continue;
+		}
+		wait = -1;
+		for (i = 0; i < np; i++) {
+			int64_t w = pend[i].ripe_ms - util_now_ms();
+
+			if (wait == -1 || w < wait)
+				wait = w < 0 ? 0 : w;
+		}
+		if (poll(&pfd, 1, (int)wait) == -1 && errno != EINTR)
+			fatal("poll");
+		while (np < INDEXER_BATCH) {
+			n = recv(sock, msg, sizeof(msg), MSG_DONTWAIT);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			if (indexer_parse(msg, (size_t)n, &pend[np].rec) == 0)
+				pend[np++].ripe_ms = util_now_ms() + INDEXER_SETTLE_MS;
+		}
+		if (indexer_flush(ix, pend, &np, batch, np == INDEXER_BATCH) != 0) {
+			/* Damage or a recovery by another process: reopen (and sync). */
+			log_warnx("index: %s; reopening", index_error(ix));
+			index_close(&ix);
+			np = 0;		/* the sync at reopen finds them in the Maildir */
+		}
+	}
+	if (ix != NULL)
+		indexer_flush(ix, pend, &np, batch, true);
+	index_close(&ix);
+	free(batch);
+	free(pend);
+	_exit(0);
+}
+
+pid_t
+indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fds,
+    size_t nclose)
+{
+	struct sigaction sa;
+	pid_t pid;
+	size_t i;
+
+	if ((pid = fork()) != 0)
+		return pid;
+	for (i = 0; i < nclose; i++)
+		close(close_fds[i]);
+	/*
+	 * A relative index directory is inside the Maildir. Working from the Maildir's
+	 * own descriptor means the mail user needs no search access to its parents.
+	 */
+	if (fchdir(md->dfd_root) == -1)
+		fatal("fchdir to the Maildir");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = indexer_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	log_set_session("indexer");
+	indexer_main(dir, md, sock);
+}
