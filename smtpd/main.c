@@ -26,12 +26,11 @@
 #include "smtpd/session.h"
 
 #define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
-#define INDEXER_RESPAWN_MS	5000
+#define INDEXER_RESPAWN_MAX	5
 
 static struct smtp_server server;
 static pid_t indexer_pid = -1;
 static int indexer_socks[2] = { -1, -1 };	/* [0] indexer reads, [1] sessions write */
-static int64_t indexer_started_ms;
 static char index_dir[PATH_MAX];
 static struct listener *listeners;
 static size_t nlisteners;
@@ -66,26 +65,37 @@ indexer_spawn(void)
 	for (i = 0; i < nlisteners; i++)
 		fds[i] = listeners[i].fd;
 	fds[nlisteners] = indexer_socks[1];
-	indexer_started_ms = util_now_ms();
 	if ((indexer_pid = indexer_start(index_dir, &mdir, indexer_socks[0], fds,
 	    nlisteners + 1)) == -1)
 		log_warn("cannot start the indexer");
 	free(fds);
 }
 
-/* A helper child ended: the indexer is restarted, at most every INDEXER_RESPAWN_MS. */
+/*
+ * A helper child ended: the indexer is restarted at once, unless it keeps dying
+ * (INDEXER_RESPAWN_MAX times within a minute): then once a minute, from housekeeping.
+ */
 static void
 child_reaped(pid_t pid, int status, void *arg)
 {
+	static int64_t window_start;
+	static int deaths;
+	int64_t now = util_now_ms();
+
 	(void)arg;
 	if (pid != indexer_pid)
 		return;
-	log_warnx("indexer exited (status %d); %s", status,
-	    util_now_ms() - indexer_started_ms > INDEXER_RESPAWN_MS ? "restarting" :
-	    "restarting within a minute");
 	indexer_pid = -1;
-	if (util_now_ms() - indexer_started_ms > INDEXER_RESPAWN_MS)
+	if (now - window_start > 60000) {
+		window_start = now;
+		deaths = 0;
+	}
+	if (++deaths <= INDEXER_RESPAWN_MAX) {
+		log_warnx("indexer exited (status %#x); restarting", status);
 		indexer_spawn();
+	} else
+		log_warnx("indexer exited (status %#x) %d times in a minute; retrying in a "
+		    "minute", status, deaths);
 }
 
 static void
