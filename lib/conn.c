@@ -72,6 +72,11 @@ conn_fill(struct conn *c, int timeout_ms)
 		buf_compact(&c->in);
 		want = c->in.max - c->in.len < CONN_READ_CHUNK ?
 		    c->in.max - c->in.len : CONN_READ_CHUNK;
+		/*
+		 * want is 0 when c->in is full of unread bytes; cppcheck 2.10 wrongly
+		 * concludes it is always 0.
+		 */
+		/* cppcheck-suppress knownConditionTrueFalse */
 		if (want == 0 || buf_reserve(&c->in, want) == -1) {
 			errno = ENOBUFS;
 			return -1;

@@ -207,6 +207,12 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* The caller may have held these back until the handlers were in place. */
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGINT);
+	sigaddset(&sa.sa_mask, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 
 	for (k = 0; k < n; k++) {
 		pfd[k].fd = ls[k].fd;

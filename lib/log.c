@@ -15,6 +15,7 @@
 static const char *log_ident = "letterbox";
 static int log_stderr = 1;
 static int log_verbose;
+static int log_off;
 static char log_sid[24];
 
 void
@@ -26,6 +27,12 @@ log_init(const char *ident, int to_stderr, int verbose)
 	if (!to_stderr)
 		openlog(ident, LOG_PID | LOG_NDELAY, LOG_MAIL);
 	tzset();
+}
+
+void
+log_discard(int on)
+{
+	log_off = on;
 }
 
 void
@@ -51,6 +58,8 @@ log_emit(int pri, const char *errstr, const char *fmt, va_list ap)
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		n = 0;
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	if (log_off)
+		return;
 	if (log_stderr) {
 		if (errstr != NULL)
 			fprintf(stderr, "%s[%d]: %s: %s\n", log_ident, (int)getpid(), msg,

@@ -9,6 +9,11 @@
 
 /* ident is the program name; to_stderr logs to stderr instead of syslog. */
 void	log_init(const char *ident, int to_stderr, int verbose);
+/*
+ * Format every line as usual but write it nowhere (fuzzing and unit tests run whole
+ * sessions in process; formatting still runs so its bugs stay visible).
+ */
+void	log_discard(int on);
 /* Every later line carries "session=<id>" (child processes set it once). */
 void	log_set_session(const char *id);
 const char *log_session(void);

@@ -131,7 +131,7 @@ smtp_parse_path(const char *in, bool allow_null, bool allow_postmaster, bool utf
 				c = (unsigned char)*++p;
 				if (c < 32 || c > 126)
 					return ADDR_SYNTAX;
-			} else if (c == '\0' || c < 32 || c == 127)
+			} else if (c < 32 || c == 127)	/* NUL too: unterminated */
 				return ADDR_SYNTAX;
 			else if (addr_is_utf8(c) && !utf8)
 				return ADDR_UTF8;

@@ -97,6 +97,7 @@ cmd_rcpt(struct smtp_session *s, char *args)
 	char esc[SMTP_PATH_MAX * 4 + 1], fesc[SMTP_PATH_MAX * 4 + 1];
 	const char *refusal = NULL, *reason = NULL;
 
+	s->rcpt_tried = true;
 	if ((arg = smtp_path_arg(args, "TO")) == NULL) {
 		smtp_reply(s, "501 5.5.4 Syntax: RCPT TO:<address>");
 		smtp_bad_command(s);

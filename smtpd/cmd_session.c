@@ -83,7 +83,8 @@ cmd_help(struct smtp_session *s, char *args)
 {
 	(void)args;
 	smtp_reply(s, "214-2.0.0 Letterbox: mail for this domain's owner (RFC 5321)");
-	smtp_reply(s, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS");
+	smtp_replyf(s, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
+	    s->srv->tls != NULL && !s->is_tls ? " STARTTLS" : "");
 }
 
 void

@@ -125,6 +125,7 @@ main(int argc, char *argv[])
 	gid_t owner_gid = (gid_t)-1;
 	struct passwd *pw;
 	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
+	sigset_t stopsigs;
 	size_t i, n;
 
 	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
@@ -139,6 +140,15 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	/*
+	 * A stop request during start-up (even just after the readiness line) waits
+	 * until listener_run() can act on it and stop the helpers too; by default it
+	 * would kill this process alone and orphan the indexer.
+	 */
+	sigemptyset(&stopsigs);
+	sigaddset(&stopsigs, SIGTERM);
+	sigaddset(&stopsigs, SIGINT);
+	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "letterbox-smtpd: %s\n", err);
 		return 1;

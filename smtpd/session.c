@@ -22,7 +22,21 @@
 void
 smtp_reply(struct smtp_session *s, const char *line)
 {
-	if (conn_write(&s->conn, line, strlen(line)) == -1 ||
+	size_t n = strlen(line);
+
+	/*
+	 * RFC 2920 §3.1: a long pipelined group fills the queue; send it now rather
+	 * than drop a client that reads its replies. One that does not read fails the
+	 * flush within idle_timeout.
+	 */
+	if (buf_unread(&s->conn.out) + n + 2 > SMTP_OUT_MAX &&
+	    conn_flush(&s->conn, (int)s->srv->cfg->idle_timeout * 1000) == -1) {
+		buf_reset(&s->conn.out);
+		log_warnx("cannot send replies; closing");
+		s->quit = true;
+		return;
+	}
+	if (conn_write(&s->conn, line, n) == -1 ||
 	    conn_write(&s->conn, "\r\n", 2) == -1) {
 		/* The client does not read its replies: stop talking to it. */
 		log_warnx("reply queue full; closing");
@@ -61,6 +75,7 @@ smtp_tx_reset(struct smtp_session *s)
 	memset(&s->from, 0, sizeof(s->from));
 	memset(&s->params, 0, sizeof(s->params));
 	s->nrcpt = 0;
+	s->rcpt_tried = false;
 	s->rcpt[0] = '\0';
 	if (s->state & (SMTP_STATE_MAIL | SMTP_STATE_RCPT))
 		s->state = SMTP_STATE_GREETED;

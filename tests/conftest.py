@@ -46,6 +46,9 @@ class Server:
 
     def __init__(self, root, tls_files, extra, with_tls=True, maildir=None):
         self.root = root
+        # Sessions a test kills on purpose: the teardown expects exactly this many
+        # "killed by signal" lines in the log instead of none.
+        self.expected_kills = 0
         self.port = free_port()
         self.tls_port = free_port()
         self.maildir = maildir or os.path.join(root, "Maildir")
@@ -87,6 +90,17 @@ class Server:
         d = os.path.join(self.maildir, sub)
         return sorted(os.path.join(d, n) for n in os.listdir(d))
 
+    def session_pids(self):
+        """PIDs of the daemon's session processes: children that hold a connected TCP
+        socket, plus exited ones not yet reaped (their slot is still taken). Helper
+        children (the indexer) are left out."""
+        conns = tcp_connection_inodes()
+        out = []
+        for pid in children(self.proc.pid):
+            if process_state(pid) in ("Z", None) or process_socket_inodes(pid) & conns:
+                out.append(pid)
+        return out
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -116,7 +130,7 @@ def make_server(tmp_path, tls_files):
         s.stop()
         # A session that died of a bug shows up here even if its test passed.
         log = s.read_log()
-        assert "killed by signal" not in log, log
+        assert log.count("killed by signal") == s.expected_kills, log
         assert "runtime error" not in log, log        # UBSan
         assert "AddressSanitizer" not in log, log
 
@@ -129,8 +143,10 @@ def server(make_server):
 class Client:
     """A raw SMTP client: exact bytes out, parsed replies in."""
 
-    def __init__(self, port, implicit_tls=False, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, implicit_tls=False, timeout=10, source=None):
+        """source: a local address to connect from (e.g. "127.0.0.2")."""
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         if implicit_tls:
             self.sock = client_tls_context().wrap_socket(self.sock,
                                                          server_hostname="localhost")
@@ -176,6 +192,83 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def children(pid):
+    """PIDs of pid's child processes (zombies included until they are reaped)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def process_state(pid):
+    """The state letter of pid ("R", "S", "Z", ...), or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def process_socket_inodes(pid):
+    """Inodes of the sockets pid holds open."""
+    out = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except (FileNotFoundError, ProcessLookupError):
+        return out
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if link.startswith("socket:["):
+            out.add(int(link[8:-1]))
+    return out
+
+
+def tcp_connection_inodes():
+    """Inodes of this host's TCP sockets that are not listening."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] != "0A":          # 0A = LISTEN
+                        out.add(int(fields[9]))
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def wait_for(predicate, timeout=10.0, what="condition"):
+    """Poll predicate() until it is true (returning its value) or fail after timeout.
+    For observable events only (a process gone, a file appeared), never for timing."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def strip_trace(data):
+    """A delivered file without the Return-Path: and Received: fields smtpd prepends:
+    the message bytes exactly as the client sent them (after dot-unstuffing)."""
+    assert data.startswith(b"Return-Path: <"), data[:200]
+    rest = data.split(b"\r\n", 1)[1]
+    assert rest.startswith(b"Received: "), rest[:200]
+    lines = rest.split(b"\r\n")
+    i = 1
+    while lines[i].startswith((b"\t", b" ")):
+        i += 1
+    return b"\r\n".join(lines[i:])
 
 
 def client_tls_context():
