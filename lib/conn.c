@@ -68,6 +68,11 @@ conn_fill(struct conn *c, int timeout_ms)
 	ssize_t r;
 	int n, e;
 
+	/* A peer that never stops sending never waits in poll(): check here too. */
+	if (c->deadline_ms != 0 && util_now_ms() >= c->deadline_ms) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
 	if (buf_room(&c->in) < 512 || buf_unread(&c->in) == 0) {
 		buf_compact(&c->in);
 		want = c->in.max - c->in.len < CONN_READ_CHUNK ?

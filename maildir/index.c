@@ -320,6 +320,12 @@ index_open_seed(struct index **out, const char *dir, uint32_t seed, char *err,
 	ix->env->set_lk_max_objects(ix->env, 20000);
 	ix->env->set_lg_max(ix->env, 1024 * 1024);
 	ix->env->set_flags(ix->env, DB_TXN_WRITE_NOSYNC, 1);
+	/*
+	 * Write the region files out in full when they are made: on a full disk that
+	 * fails with ENOSPC here, instead of a SIGBUS when a sparse mmap()ed page is
+	 * first touched.
+	 */
+	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
 	r = ix->env->open(ix->env, dir, DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG |
 	    DB_INIT_MPOOL | DB_INIT_TXN | DB_REGISTER | DB_RECOVER, 0600);

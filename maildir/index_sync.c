@@ -303,7 +303,8 @@ index_scan(struct index *ix, struct maildir *md, struct index_scan_list *l)
 		index_scan_free(l);
 		return -1;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), scan_by_name);
+	if (l->n > 1)	/* an empty Maildir has no array: qsort(NULL, 0) is undefined */
+		qsort(l->v, l->n, sizeof(*l->v), scan_by_name);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -27,6 +28,8 @@
 #define INDEXER_SETTLE_MS	500
 
 static volatile sig_atomic_t indexer_stop;
+/* The signal mask while waiting: SIGTERM and SIGINT are blocked at all other times. */
+static sigset_t indexer_waitmask;
 
 static void
 indexer_signal(int sig)
@@ -101,6 +104,21 @@ indexer_by_arrival(const void *a, const void *b)
 	    (xs != ys || xu != yu))
 		return xs < ys || (xs == ys && xu < yu) ? -1 : 1;
 	return strcmp(x->name, y->name);
+}
+
+/*
+ * poll() that a stop request cannot slip past: SIGTERM/SIGINT are unblocked only
+ * inside ppoll(), so one that arrived earlier (while opening the index, say) ends the
+ * wait at once instead of being handled just before an endless poll().
+ */
+static int
+indexer_wait(struct pollfd *pfd, nfds_t n, int64_t ms)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	return ppoll(pfd, n, ms < 0 ? NULL : &ts, &indexer_waitmask);
 }
 
 /* Open the index, rebuilding it if it is damaged, and reconcile it with the Maildir. */
@@ -193,7 +211,7 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 	while (!indexer_stop) {
 		if (ix == NULL && (ix = indexer_open(dir, md)) == NULL) {
 			/* Deliveries go on without it; try again shortly. */
-			poll(NULL, 0, INDEXER_RETRY_MS);
+			indexer_wait(NULL, 0, INDEXER_RETRY_MS);
 			continue;
 		}
 		wait = -1;
@@ -203,7 +221,7 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 			if (wait == -1 || w < wait)
 				wait = w < 0 ? 0 : w;
 		}
-		if (poll(&pfd, 1, (int)wait) == -1 && errno != EINTR)
+		if (indexer_wait(&pfd, 1, wait) == -1 && errno != EINTR)
 			fatal("poll");
 		while (np < INDEXER_BATCH) {
 			n = recv(sock, msg, sizeof(msg), MSG_DONTWAIT);
@@ -234,11 +252,22 @@ indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fd
     size_t nclose)
 {
 	struct sigaction sa;
+	sigset_t stop, saved;
 	pid_t pid;
 	size_t i;
 
-	if ((pid = fork()) != 0)
+	/* Blocked from before the fork until indexer_wait(): no stop request is lost. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, &saved);
+	if ((pid = fork()) != 0) {
+		sigprocmask(SIG_SETMASK, &saved, NULL);
 		return pid;
+	}
+	indexer_waitmask = saved;
+	sigdelset(&indexer_waitmask, SIGTERM);
+	sigdelset(&indexer_waitmask, SIGINT);
 	for (i = 0; i < nclose; i++)
 		close(close_fds[i]);
 	/*

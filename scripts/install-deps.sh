@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential pkg-config libssl-dev libdb5.3-dev libsodium-dev libpam0g-dev
 openssl clang libclang-rt-14-dev cppcheck valgrind python3 python3-pytest
-swaks libio-socket-ssl-perl libnet-ssleay-perl libauthen-sasl-perl procps iproute2
+swaks msmtp strace libio-socket-ssl-perl libnet-ssleay-perl libauthen-sasl-perl procps iproute2
 util-linux"
 missing=""
 for p in $pkgs; do

@@ -127,7 +127,13 @@ dot_feed(struct dot_state *d, const char *in, size_t len, size_t *used, struct b
 				d->st = ST_CR;
 			else if (c == '\n') {
 				d->flags |= DOT_BARE_LF;
+				/*
+				 * Line length and the Received: match both restart here, so no
+				 * match spans the LF and the result cannot depend on where the
+				 * reads were cut (the fast path skips text once they differ).
+				 */
 				d->line_len = 0;
+				d->hdr_match = 0;
 				dot_put(d, &o, '\n');
 				d->st = ST_TEXT;
 			} else

@@ -124,6 +124,22 @@ smtp_commands_input(struct smtp_session *s)
 	}
 }
 
+/*
+ * How long to wait for the rest of a command. The idle timeout runs from the moment
+ * the previous command was done, not from the last byte: a command trickled in one
+ * byte at a time (slowloris) must still be complete within idle_timeout.
+ */
+static int
+smtp_command_wait_ms(struct smtp_session *s, int idle_ms)
+{
+	int64_t now = util_now_ms(), left;
+
+	if (buf_unread(&s->conn.in) == 0 && !s->lr.skipping)
+		s->cmd_wait_start_ms = now;
+	left = s->cmd_wait_start_ms + idle_ms - now;
+	return left > 0 ? (int)left : 0;
+}
+
 static void
 smtp_timeout(struct smtp_session *s)
 {
@@ -181,7 +197,8 @@ smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
 		/* Input ran dry: send what is queued, then wait (RFC 2920 §3.1). */
 		if (conn_flush(&s->conn, idle_ms) == -1)
 			goto done;
-		r = conn_fill(&s->conn, s->in_data ? (int)cfg->data_timeout * 1000 : idle_ms);
+		r = conn_fill(&s->conn, s->in_data ? (int)cfg->data_timeout * 1000 :
+		    smtp_command_wait_ms(s, idle_ms));
 		if (r == 1)
 			continue;
 		if (r == 0) {

@@ -52,6 +52,7 @@ struct smtp_session {
 	bool			 is_tls;
 	bool			 quit;			/* close after flushing */
 	unsigned		 bad_commands;
+	int64_t			 cmd_wait_start_ms;	/* waiting for a command since */
 	unsigned		 messages;		/* delivered in this session */
 
 	/* The transaction (reset by RSET, HELO/EHLO, STARTTLS and after DATA). */
