@@ -185,7 +185,7 @@ index_restore_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct restore_arg *a = arg;
 	struct index_rec rec;
-	struct salvage_pair key, *p;
+	struct salvage_pair key = { 0 }, *p;	/* only .name is compared */
 	uint32_t next = a->sv->next_uid, dummy;
 	size_t i;
 	int r;
@@ -219,7 +219,7 @@ index_rebuild(const char *dir, struct maildir *md, struct index_sync_stats *st,
 {
 	char lockpath[PATH_MAX + 8];
 	struct index_sync_stats dummy;
-	struct restore_arg ra;
+	struct restore_arg ra = { 0 };
 	struct index_scan_list l;
 	struct salvage sv;
 	struct index *ix = NULL;

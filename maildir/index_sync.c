@@ -311,7 +311,7 @@ index_scan(struct index *ix, struct maildir *md, struct index_scan_list *l)
 int
 index_sync(struct index *ix, struct maildir *md, struct index_sync_stats *st)
 {
-	struct index_sync_stats dummy;
+	struct index_sync_stats dummy = { 0 };	/* filled by the txn; zeroed for cppcheck */
 	struct index_scan_list l;
 	struct sync_arg a;
 	int r;

@@ -35,7 +35,11 @@ addr_domain(const char *p, bool utf8, char *out, size_t outsz, enum addr_result 
 		} else if (isalnum(c) || c == '-' || (utf8 && addr_is_utf8(c))) {
 			if (c == '-' && label == 0)
 				break;
-			label++;
+			/* RFC 1035 §2.3.4: labels are 63 octets or less. */
+			if (++label > 63) {
+				*err = ADDR_TOOLONG;
+				return NULL;
+			}
 		} else if (addr_is_utf8(c)) {
 			*err = ADDR_UTF8;
 			return NULL;
