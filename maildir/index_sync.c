@@ -308,23 +308,31 @@ index_scan(struct index *ix, struct maildir *md, struct index_scan_list *l)
 	return 0;
 }
 
-int
-index_sync(struct index *ix, struct maildir *md, struct index_sync_stats *st)
+/* List the Maildir and merge it with the index: changing it, or with report, not. */
+static int
+index_merge(struct index *ix, struct maildir *md, struct sync_arg *a, const char *what)
 {
-	struct index_sync_stats dummy = { 0 };	/* filled by the txn; zeroed for cppcheck */
 	struct index_scan_list l;
-	struct sync_arg a;
 	int r;
 
 	if (index_scan(ix, md, &l) == -1)
 		return -1;
-	memset(&a, 0, sizeof(a));
-	a.md = md;
-	a.scan = &l;
-	a.st = st != NULL ? st : &dummy;
-	r = index_txn(ix, index_sync_txn, &a, "sync");
+	a->md = md;
+	a->scan = &l;
+	r = index_txn(ix, index_sync_txn, a, what);
 	index_scan_free(&l);
 	return r;
+}
+
+int
+index_sync(struct index *ix, struct maildir *md, struct index_sync_stats *st)
+{
+	struct index_sync_stats dummy = { 0 };	/* filled by the txn; zeroed for cppcheck */
+	struct sync_arg a;
+
+	memset(&a, 0, sizeof(a));
+	a.st = st != NULL ? st : &dummy;
+	return index_merge(ix, md, &a, "sync");
 }
 
 static int
@@ -343,21 +351,15 @@ index_verify(struct index *ix, struct maildir *md,
     void (*report)(const char *line, void *arg), void *arg)
 {
 	struct index_sync_stats st;
-	struct index_scan_list l;
 	struct sync_arg a;
 	DB_BTREE_STAT *su = NULL, *sn = NULL;
 	int r;
 
-	if (index_scan(ix, md, &l) == -1)
-		return -1;
 	memset(&a, 0, sizeof(a));
-	a.md = md;
-	a.scan = &l;
 	a.st = &st;
 	a.report = report;
 	a.report_arg = arg;
-	r = index_txn(ix, index_sync_txn, &a, "verify");
-	index_scan_free(&l);
+	r = index_merge(ix, md, &a, "verify");
 	if (r != 0)
 		return r;
 	/* Every UID below next_uid, and as many records as names. */

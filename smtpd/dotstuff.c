@@ -146,6 +146,7 @@ dot_feed(struct dot_state *d, const char *in, size_t len, size_t *used, struct b
 				dot_eol(d);
 				break;
 			}
+		bare_cr:
 			d->flags |= DOT_BARE_CR;
 			dot_put(d, &o, '\r');
 			d->line_len++;
@@ -166,11 +167,7 @@ dot_feed(struct dot_state *d, const char *in, size_t len, size_t *used, struct b
 				break;
 			}
 			/* ".<CR>x": not the end; the CR was bare. */
-			d->flags |= DOT_BARE_CR;
-			dot_put(d, &o, '\r');
-			d->line_len++;
-			d->st = ST_TEXT;
-			goto text;
+			goto bare_cr;
 		}
 	}
 	out->len += (size_t)(o - o0);
