@@ -133,7 +133,7 @@ index_scan_to_rec(struct maildir *md, const struct index_scan_item *it, struct i
 
 struct sync_arg {
 	struct maildir		*md;
-	struct index_scan_list	*scan;
+	struct index_scan_list	 scan;		/* the Maildir, sorted by base name */
 	struct index_sync_stats	*st;
 	/* verify mode: report, change nothing */
 	void			(*report)(const char *, void *);
@@ -210,7 +210,7 @@ static int
 index_sync_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	struct sync_arg *a = arg;
-	struct index_scan_list *l = a->scan;
+	struct index_scan_list *l = &a->scan;
 	struct index_scan_item **fresh = NULL;
 	struct index_rec rec;
 	unsigned char kb[MAILDIR_NAME_MAX + 1];
@@ -259,7 +259,12 @@ index_sync_txn(struct index *ix, DB_TXN *txn, void *arg)
 			i++;
 			continue;
 		}
-		/* In the index, no longer in the Maildir (expunged, or moved away). */
+		/*
+		 * In the index, not in the listing: expunged or moved away, unless it was
+		 * delivered after the listing was read and indexed since (it is in new/).
+		 */
+		if (faccessat(a->md->dfd_new, (char *)kb, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
 		if (a->report != NULL) {
 			sync_report(a, "uid %u (%s): in the index, not in the Maildir", ntohl(be),
 			    (char *)kb);
@@ -312,15 +317,13 @@ index_scan(struct index *ix, struct maildir *md, struct index_scan_list *l)
 static int
 index_merge(struct index *ix, struct maildir *md, struct sync_arg *a, const char *what)
 {
-	struct index_scan_list l;
 	int r;
 
-	if (index_scan(ix, md, &l) == -1)
+	if (index_scan(ix, md, &a->scan) == -1)
 		return -1;
 	a->md = md;
-	a->scan = &l;
 	r = index_txn(ix, index_sync_txn, a, what);
-	index_scan_free(&l);
+	index_scan_free(&a->scan);
 	return r;
 }
 
