@@ -92,10 +92,13 @@ cli_index(const struct settings *cfg, int argc, char *argv[])
 	if (strcmp(argv[0], "verify") == 0) {
 		bad = index_verify(ix, &md, print_line, NULL);
 		if (bad < 0)
-			fprintf(stderr, "letterbox: verify: %s\n", index_error(ix));
+			fprintf(stderr, "letterbox: verify: %s%s\n", index_error(ix),
+			    bad == INDEX_CORRUPT ?
+			    " (damaged: run \"letterbox index rebuild\")" : "");
 		else
 			printf("%s: %ld mismatch(es)\n", dir, bad);
-		rc = bad == 0 ? 0 : bad > 0 ? 1 : EX_SOFTWARE;
+		/* Damage found on the way is a disagreement too (exit 1), as at open. */
+		rc = bad == 0 ? 0 : bad > 0 || bad == INDEX_CORRUPT ? 1 : EX_SOFTWARE;
 	} else if (strcmp(argv[0], "sync") == 0) {
 		if (index_sync(ix, &md, &st) != 0)
 			fprintf(stderr, "letterbox: sync: %s\n", index_error(ix));

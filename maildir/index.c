@@ -266,12 +266,60 @@ index_init_meta(struct index *ix, DB_TXN *txn, void *arg)
 static int
 index_open_db(struct index *ix, DB **db, const char *name)
 {
-	int r;
+	int r, tries;
 
-	if ((r = db_create(db, ix->env, 0)) != 0)
-		return r;
-	return (*db)->open(*db, NULL, INDEX_FILE, name, DB_BTREE,
-	    DB_CREATE | DB_AUTO_COMMIT, 0600);
+	/* The open is a transaction of its own: a deadlock victim tries again. */
+	for (tries = 1;; tries++) {
+		if ((r = db_create(db, ix->env, 0)) != 0)
+			return r;
+		r = (*db)->open(*db, NULL, INDEX_FILE, name, DB_BTREE,
+		    DB_CREATE | DB_AUTO_COMMIT, 0600);
+		if (r == 0 || (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED) ||
+		    tries == INDEX_DEADLOCK_TRIES)
+			return r;
+		(*db)->close(*db, 0);
+		*db = NULL;
+		usleep((useconds_t)(1000 * tries));
+	}
+}
+
+/*
+ * Check the structure of index.db (DB->verify, without the environment: after a
+ * recovery it is written out in full) in a child process, because Berkeley DB can
+ * crash on a damaged file: opening a subdatabase of a file cut short to one page
+ * does. 0 fine (or no file yet), INDEX_CORRUPT damaged, -1 error.
+ */
+static int
+index_check_file(struct index *ix, const char *dbpath)
+{
+	DB *db;
+	pid_t pid;
+	int status, fd;
+
+	if (access(dbpath, F_OK) == -1 && errno == ENOENT)
+		return 0;
+	if ((pid = fork()) == -1) {
+		index_seterr(ix, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Damage is expected here: keep Berkeley DB's complaints off stderr. */
+		if ((fd = open("/dev/null", O_WRONLY)) != -1)
+			dup2(fd, STDERR_FILENO);
+		_exit(db_create(&db, NULL, 0) == 0 &&
+		    db->verify(db, dbpath, NULL, NULL, 0) == 0 ? 0 : 1);
+	}
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR) {
+			index_seterr(ix, "waitpid: %s", strerror(errno));
+			return -1;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	index_seterr(ix, "%s: damaged (%s)", dbpath, WIFEXITED(status) ?
+	    "verification failed" : "verification crashed");
+	return INDEX_CORRUPT;
 }
 
 /* Open with a given UIDVALIDITY for a fresh index (0: from the clock). */
@@ -280,8 +328,9 @@ index_open_seed(struct index **out, const char *dir, uint32_t seed, char *err,
     size_t errsz)
 {
 	struct index *ix;
-	char lockpath[PATH_MAX + 8], dbpath[PATH_MAX + 16];
+	char lockpath[PATH_MAX + 8], dbpath[PATH_MAX + 16], regpath[PATH_MAX + 16];
 	struct stat st;
+	bool alone = false;
 	int r, rc = -1;
 
 	*out = NULL;
@@ -292,8 +341,10 @@ index_open_seed(struct index **out, const char *dir, uint32_t seed, char *err,
 	ix->lockfd = -1;
 	snprintf(ix->dir, sizeof(ix->dir), "%s", dir);
 	snprintf(lockpath, sizeof(lockpath), "%s.lock", dir);
-	if ((ix->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1 ||
-	    flock(ix->lockfd, LOCK_SH) == -1) {
+	/* Shared by every user; exclusive (for now) if nobody else has it open. */
+	if ((ix->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) != -1)
+		alone = flock(ix->lockfd, LOCK_EX | LOCK_NB) == 0;
+	if (ix->lockfd == -1 || (!alone && flock(ix->lockfd, LOCK_SH) == -1)) {
 		index_seterr(ix, "%s: %s", lockpath, strerror(errno));
 		goto fail;
 	}
@@ -327,11 +378,34 @@ index_open_seed(struct index **out, const char *dir, uint32_t seed, char *err,
 	 */
 	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
+	/*
+	 * With nobody else in the environment (we hold the lock file exclusively),
+	 * recover it: DB_REGISTER then recreates the regions, whose cache may still hold
+	 * pages that a damaged index.db no longer has, and would hide the damage. A
+	 * missing register file is how DB_REGISTER is told to recover.
+	 */
+	if (alone) {
+		snprintf(regpath, sizeof(regpath), "%s/__db.register", dir);
+		if (unlink(regpath) == -1 && errno != ENOENT) {
+			index_seterr(ix, "%s: %s", regpath, strerror(errno));
+			goto fail;
+		}
+	}
 	r = ix->env->open(ix->env, dir, DB_CREATE | DB_INIT_LOCK | DB_INIT_LOG |
 	    DB_INIT_MPOOL | DB_INIT_TXN | DB_REGISTER | DB_RECOVER, 0600);
 	if (r != 0) {
 		rc = index_fail(ix, r, "open environment");
 		goto fail;
+	}
+	/* Recovered: check the file, then let the others in (they waited for us). */
+	if (alone) {
+		if ((rc = index_check_file(ix, dbpath)) != 0)
+			goto fail;
+		rc = -1;
+		if (flock(ix->lockfd, LOCK_SH) == -1) {
+			index_seterr(ix, "%s: %s", lockpath, strerror(errno));
+			goto fail;
+		}
 	}
 	if ((r = index_open_db(ix, &ix->meta, "meta")) != 0 ||
 	    (r = index_open_db(ix, &ix->byuid, "uid")) != 0 ||

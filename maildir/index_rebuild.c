@@ -193,7 +193,9 @@ index_restore_txn(struct index *ix, DB_TXN *txn, void *arg)
 	a->kept = 0;
 	for (i = 0; i < a->scan->n; i++) {
 		key.name = a->scan->v[i].name;
-		p = bsearch(&key, a->sv->v, a->sv->n, sizeof(*a->sv->v), salvage_by_name);
+		/* Nothing salvaged: no array (bsearch(NULL, 0) is undefined). */
+		p = a->sv->n == 0 ? NULL :
+		    bsearch(&key, a->sv->v, a->sv->n, sizeof(*a->sv->v), salvage_by_name);
 		if (p == NULL)
 			continue;
 		/* A UID given twice (damage) is kept only for the first name. */
@@ -239,7 +241,8 @@ index_rebuild(const char *dir, struct maildir *md, struct index_sync_stats *st,
 		return -1;
 	}
 	salvage_read(dir, &sv);
-	qsort(sv.v, sv.n, sizeof(*sv.v), salvage_by_name);
+	if (sv.n > 1)	/* nothing salvaged: no array (qsort(NULL, 0) is undefined) */
+		qsort(sv.v, sv.n, sizeof(*sv.v), salvage_by_name);
 	if (remove_env_dir(dir) == -1) {
 		snprintf(err, errsz, "cannot remove %s: %s", dir, strerror(errno));
 		goto out;

@@ -139,7 +139,6 @@ struct sync_arg {
 	void			(*report)(const char *, void *);
 	void			*report_arg;
 	long			 mismatches;
-	uint32_t		 next_uid;	/* verify: every UID must be below it */
 };
 
 static void
@@ -338,15 +337,64 @@ index_sync(struct index *ix, struct maildir *md, struct index_sync_stats *st)
 	return index_merge(ix, md, &a, "sync");
 }
 
+/* The records must all unpack (index_foreach says DB_VERIFY_BAD if one does not). */
 static int
-verify_uid_side(const struct index_rec *rec, void *arg)
+verify_rec_ok(const struct index_rec *rec, void *arg)
 {
-	struct sync_arg *a = arg;
-
-	if (rec->uid >= a->next_uid)
-		sync_report(a, "uid %u (%s): not below next_uid %u", rec->uid, rec->name,
-		    a->next_uid);
+	(void)rec;
+	(void)arg;
 	return 0;
+}
+
+struct uid_side {
+	uint32_t	 next_uid, top;		/* next_uid, and the highest UID in use */
+	unsigned long	 nuid, nname;		/* records by uid, entries by name */
+};
+
+static int
+count_keys(DB *db, DB_TXN *txn, unsigned long *n, uint32_t *top)
+{
+	unsigned char kb[MAILDIR_NAME_MAX + 1];
+	uint32_t be;
+	DBC *c;
+	DBT k, d;
+	int r;
+
+	if ((r = db->cursor(db, txn, &c, 0)) != 0)
+		return r;
+	memset(&k, 0, sizeof(k));
+	memset(&d, 0, sizeof(d));
+	k.data = kb;
+	k.ulen = sizeof(kb);
+	k.flags = DB_DBT_USERMEM;
+	d.flags = DB_DBT_PARTIAL;	/* dlen 0: the keys only */
+	while ((r = c->get(c, &k, &d, DB_NEXT)) == 0) {
+		(*n)++;
+		if (top != NULL && k.size == 4) {
+			memcpy(&be, k.data, 4);
+			if (ntohl(be) > *top)
+				*top = ntohl(be);
+		}
+	}
+	c->close(c);
+	return r == DB_NOTFOUND ? 0 : r == DB_BUFFER_SMALL ? DB_VERIFY_BAD : r;
+}
+
+/*
+ * next_uid, the highest UID and both counts in one transaction: read one after the
+ * other, a delivery indexed in between would look like a mismatch.
+ */
+static int
+verify_uid_txn(struct index *ix, DB_TXN *txn, void *arg)
+{
+	struct uid_side *u = arg;
+	int r;
+
+	memset(u, 0, sizeof(*u));
+	if ((r = index_meta_get(ix->meta, txn, "next_uid", &u->next_uid, 0)) != 0 ||
+	    (r = count_keys(ix->byuid, txn, &u->nuid, &u->top)) != 0)
+		return r;
+	return count_keys(ix->byname, txn, &u->nname, NULL);
 }
 
 long
@@ -355,7 +403,7 @@ index_verify(struct index *ix, struct maildir *md,
 {
 	struct index_sync_stats st;
 	struct sync_arg a;
-	DB_BTREE_STAT *su = NULL, *sn = NULL;
+	struct uid_side u;
 	int r;
 
 	memset(&a, 0, sizeof(a));
@@ -365,16 +413,13 @@ index_verify(struct index *ix, struct maildir *md,
 	r = index_merge(ix, md, &a, "verify");
 	if (r != 0)
 		return r;
-	/* Every UID below next_uid, and as many records as names. */
-	if ((r = index_next_uid(ix, &a.next_uid)) != 0)
+	/* Every record readable, every UID below next_uid, as many records as names. */
+	if ((r = index_foreach(ix, verify_rec_ok, NULL)) != 0 ||
+	    (r = index_txn(ix, verify_uid_txn, &u, "verify")) != 0)
 		return r;
-	if ((r = index_foreach(ix, verify_uid_side, &a)) != 0)
-		return r;
-	if (ix->byuid->stat(ix->byuid, NULL, &su, 0) == 0 &&
-	    ix->byname->stat(ix->byname, NULL, &sn, 0) == 0 && su->bt_nkeys != sn->bt_nkeys)
-		sync_report(&a, "%lu records by uid, %lu by name", (unsigned long)su->bt_nkeys,
-		    (unsigned long)sn->bt_nkeys);
-	free(su);
-	free(sn);
+	if (u.top >= u.next_uid)
+		sync_report(&a, "uid %u: not below next_uid %u", u.top, u.next_uid);
+	if (u.nuid != u.nname)
+		sync_report(&a, "%lu records by uid, %lu by name", u.nuid, u.nname);
 	return a.mismatches;
 }

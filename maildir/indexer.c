@@ -6,12 +6,14 @@
  * transaction, and waits again; under load one transaction covers many deliveries.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,7 +24,12 @@
 #include "maildir/indexer.h"
 #include "maildir/scan.h"
 
-#define INDEXER_BATCH		256
+/*
+ * Deliveries pending at once. Reaching it forces everything pending in, settled or
+ * not, which can give UIDs out of name order: keep it well above what arrives within
+ * INDEXER_SETTLE_MS at full speed (the memory is only touched when used).
+ */
+#define INDEXER_BATCH		4096
 #define INDEXER_DGRAM_MAX	(MAILDIR_NAME_MAX + 48)
 #define INDEXER_RETRY_MS	1000
 #define INDEXER_SETTLE_MS	500
@@ -167,6 +174,40 @@ pending_by_arrival(const void *a, const void *b)
 	    &((const struct pending *)b)->rec);
 }
 
+struct locate {
+	struct index_rec	*rec;
+	size_t			 len;
+	bool			 found;
+};
+
+static int
+indexer_locate_cb(const struct maildir_entry *e, void *arg)
+{
+	struct locate *l = arg;
+
+	if (!e->in_cur || e->baselen != l->len || memcmp(e->name, l->rec->name, l->len) != 0)
+		return 0;
+	l->rec->in_cur = true;
+	l->rec->flags = maildir_name_flags(e->name);
+	l->found = true;
+	return 1;
+}
+
+/*
+ * Where a reported message is now: still in new/ (nearly always), moved to cur/ by a
+ * client since (then with its flags), or gone (expunged, and perhaps already removed
+ * from the index by a sync): false, and it must not be added.
+ */
+static bool
+indexer_locate(struct maildir *md, struct index_rec *rec)
+{
+	struct locate l = { rec, strlen(rec->name), false };
+
+	if (faccessat(md->dfd_new, rec->name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return true;
+	return maildir_scan(md, indexer_locate_cb, &l) == 1 && l.found;
+}
+
 /*
  * Add the pending deliveries that have settled, in name (arrival) order: a session
  * names its file, fsyncs, then reports, so reports can arrive out of order. Waiting
@@ -175,18 +216,19 @@ pending_by_arrival(const void *a, const void *b)
  * With force, everything pending is added.
  */
 static int
-indexer_flush(struct index *ix, struct pending *p, size_t *np, struct index_rec *batch,
-    bool force)
+indexer_flush(struct index *ix, struct maildir *md, struct pending *p, size_t *np,
+    struct index_rec *batch, bool force)
 {
 	int64_t now = util_now_ms();
-	size_t k;
+	size_t k, nb = 0;
 
 	qsort(p, *np, sizeof(*p), pending_by_arrival);
 	for (k = 0; k < *np && (force || p[k].ripe_ms <= now); k++)
-		batch[k] = p[k].rec;
+		if (indexer_locate(md, &p[k].rec))
+			batch[nb++] = p[k].rec;
 	if (k == 0)
 		return 0;
-	if (index_add(ix, batch, k) != 0)
+	if (nb > 0 && index_add(ix, batch, nb) != 0)
 		return -1;
 	memmove(p, p + k, (*np - k) * sizeof(*p));
 	*np -= k;
@@ -232,7 +274,7 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 			if (indexer_parse(msg, (size_t)n, &pend[np].rec) == 0)
 				pend[np++].ripe_ms = util_now_ms() + INDEXER_SETTLE_MS;
 		}
-		if (indexer_flush(ix, pend, &np, batch, np == INDEXER_BATCH) != 0) {
+		if (indexer_flush(ix, md, pend, &np, batch, np == INDEXER_BATCH) != 0) {
 			/* Damage or a recovery by another process: reopen (and sync). */
 			log_warnx("index: %s; reopening", index_error(ix));
 			index_close(&ix);
@@ -240,7 +282,7 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 		}
 	}
 	if (ix != NULL)
-		indexer_flush(ix, pend, &np, batch, true);
+		indexer_flush(ix, md, pend, &np, batch, true);
 	index_close(&ix);
 	free(batch);
 	free(pend);
@@ -253,7 +295,7 @@ indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fd
 {
 	struct sigaction sa;
 	sigset_t stop, saved;
-	pid_t pid;
+	pid_t pid, parent = getpid();
 	size_t i;
 
 	/* Blocked from before the fork until indexer_wait(): no stop request is lost. */
@@ -268,6 +310,13 @@ indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fd
 	indexer_waitmask = saved;
 	sigdelset(&indexer_waitmask, SIGTERM);
 	sigdelset(&indexer_waitmask, SIGINT);
+	/*
+	 * A daemon killed with -9 cannot stop its indexer: have the kernel send the
+	 * SIGTERM. Else the orphan would keep the index open for good, and its lock
+	 * would refuse every rebuild.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+		_exit(0);
 	for (i = 0; i < nclose; i++)
 		close(close_fds[i]);
 	/*

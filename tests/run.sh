@@ -16,4 +16,4 @@ echo "== fuzz corpus replay ($LB_BUILD)"
 # shellcheck disable=SC2086
 make -s $make_args fuzz-regress
 echo "== protocol, client and anomaly tests ($LB_BUILD)"
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/proto tests/clients tests/anomaly "$@"
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/proto tests/clients tests/anomaly tests/index "$@"
