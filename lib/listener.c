@@ -247,8 +247,10 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	for (i = 0; i < cfg->max_sessions; i++)
 		if (kids[i].pid != 0)
 			kill(kids[i].pid, SIGTERM);
-	while (active > 0 && waitpid(-1, NULL, 0) > 0)
-		active--;
+	/* Only the sessions: a helper child (the indexer) is the caller's to stop. */
+	for (i = 0; i < cfg->max_sessions; i++)
+		if (kids[i].pid != 0)
+			waitpid(kids[i].pid, NULL, 0);
 	free(kids);
 	free(pfd);
 }

@@ -21,6 +21,7 @@ static const struct conf_key settings_keys[] = {
 	{ "maildir",			CONF_STR,	NULL, NOLIMIT, S(maildir) },
 	{ "index",			CONF_BOOL,	"yes", NOLIMIT, S(index) },
 	{ "index_dir",			CONF_STR,	NULL, NOLIMIT, S(index_dir) },
+	{ "index_resync",		CONF_SECONDS,	"5m", 1, 86400, S(index_resync) },
 	{ "user",			CONF_STR,	NULL, NOLIMIT, S(user) },
 	{ "smtp_listen",		CONF_LIST,	"127.0.0.1:25", NOLIMIT, S(smtp_listen) },
 	{ "smtps_listen",		CONF_LIST,	NULL, NOLIMIT, S(smtps_listen) },

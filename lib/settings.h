@@ -15,6 +15,7 @@ struct settings {
 	char			*maildir;
 	int			 index;			/* keep the Berkeley DB index */
 	char			*index_dir;		/* default <maildir>/letterbox-index */
+	unsigned long long	 index_resync;		/* seconds between idle resyncs */
 	char			*user;			/* drop to this user after binding */
 	struct conf_list	 smtp_listen;		/* MX: plain, STARTTLS offered */
 	struct conf_list	 smtps_listen;		/* implicit TLS (RFC 8314) */

@@ -235,15 +235,33 @@ indexer_flush(struct index *ix, struct maildir *md, struct pending *p, size_t *n
 	return 0;
 }
 
+/*
+ * Now and then, when idle, reconcile with the Maildir: reports can be lost (a full
+ * socket buffer, sessions that outlived a previous indexer) and other programs
+ * (Dovecot, a user's mv) change the Maildir without telling us.
+ */
+static int
+indexer_resync(struct index *ix, struct maildir *md)
+{
+	struct index_sync_stats st;
+
+	if (index_sync(ix, md, &st) != 0)
+		return -1;
+	if (st.added || st.removed || st.updated)
+		log_info("index resynced: added=%u removed=%u updated=%u", st.added,
+		    st.removed, st.updated);
+	return 0;
+}
+
 static void __attribute__((noreturn))
-indexer_main(const char *dir, struct maildir *md, int sock)
+indexer_main(const char *dir, struct maildir *md, int sock, int64_t resync_ms)
 {
 	struct pending *pend;
 	struct index_rec *batch;
 	struct index *ix = NULL;
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	char msg[INDEXER_DGRAM_MAX];
-	int64_t wait;
+	int64_t wait, next_resync = 0;
 	ssize_t n;
 	size_t np = 0, i;
 
@@ -251,12 +269,18 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 	    (batch = calloc(INDEXER_BATCH, sizeof(*batch))) == NULL)
 		fatal("calloc");
 	while (!indexer_stop) {
-		if (ix == NULL && (ix = indexer_open(dir, md)) == NULL) {
-			/* Deliveries go on without it; try again shortly. */
-			indexer_wait(NULL, 0, INDEXER_RETRY_MS);
-			continue;
+		if (ix == NULL) {
+			if ((ix = indexer_open(dir, md)) == NULL) {
+				/* Deliveries go on without it; try again shortly. */
+				indexer_wait(NULL, 0, INDEXER_RETRY_MS);
+				continue;
+			}
+			next_resync = util_now_ms() + resync_ms;
 		}
-		wait = -1;
+		/* Idle: wake for the next resync. Busy: for the next report to settle. */
+		wait = np == 0 ? next_resync - util_now_ms() : -1;
+		if (wait < 0 && np == 0)
+			wait = 0;
 		for (i = 0; i < np; i++) {
 			int64_t w = pend[i].ripe_ms - util_now_ms();
 
@@ -274,12 +298,14 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 			if (indexer_parse(msg, (size_t)n, &pend[np].rec) == 0)
 				pend[np++].ripe_ms = util_now_ms() + INDEXER_SETTLE_MS;
 		}
-		if (indexer_flush(ix, md, pend, &np, batch, np == INDEXER_BATCH) != 0) {
+		if (indexer_flush(ix, md, pend, &np, batch, np == INDEXER_BATCH) != 0 ||
+		    (np == 0 && util_now_ms() >= next_resync && indexer_resync(ix, md) != 0)) {
 			/* Damage or a recovery by another process: reopen (and sync). */
 			log_warnx("index: %s; reopening", index_error(ix));
 			index_close(&ix);
 			np = 0;		/* the sync at reopen finds them in the Maildir */
-		}
+		} else if (np == 0 && util_now_ms() >= next_resync)
+			next_resync = util_now_ms() + resync_ms;
 	}
 	if (ix != NULL)
 		indexer_flush(ix, md, pend, &np, batch, true);
@@ -290,8 +316,8 @@ indexer_main(const char *dir, struct maildir *md, int sock)
 }
 
 pid_t
-indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fds,
-    size_t nclose)
+indexer_start(const char *dir, struct maildir *md, int sock, int64_t resync_ms,
+    const int *close_fds, size_t nclose)
 {
 	struct sigaction sa;
 	sigset_t stop, saved;
@@ -333,5 +359,5 @@ indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fd
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	log_set_session("indexer");
-	indexer_main(dir, md, sock);
+	indexer_main(dir, md, sock, resync_ms);
 }

@@ -14,12 +14,13 @@
 #include "maildir/maildir.h"
 
 /*
- * Fork the indexer: it changes to the Maildir's directory, opens (rebuilding if damaged) the index in dir, syncs it with
- * the Maildir, then adds what arrives on sock until sock's other ends are all closed
- * or SIGTERM. close_fds[0..nclose) are closed in the child. Returns its pid or -1.
+ * Fork the indexer: it changes to the Maildir's directory, opens (rebuilding if
+ * damaged) the index in dir, syncs it with the Maildir, then adds what arrives on
+ * sock, and syncs again after every resync_ms idle, until SIGTERM or its parent's
+ * death. close_fds[0..nclose) are closed in the child. Returns its pid or -1.
  */
-pid_t	indexer_start(const char *dir, struct maildir *md, int sock, const int *close_fds,
-	    size_t nclose);
+pid_t	indexer_start(const char *dir, struct maildir *md, int sock, int64_t resync_ms,
+	    const int *close_fds, size_t nclose);
 
 /* From a session: message name (the base name in new/) was delivered. Never blocks. */
 void	indexer_notify(int sock, const char *name, uint64_t size, uint64_t arrival);

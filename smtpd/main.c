@@ -65,8 +65,8 @@ indexer_spawn(void)
 	for (i = 0; i < nlisteners; i++)
 		fds[i] = listeners[i].fd;
 	fds[nlisteners] = indexer_socks[1];
-	if ((indexer_pid = indexer_start(index_dir, &mdir, indexer_socks[0], fds,
-	    nlisteners + 1)) == -1)
+	if ((indexer_pid = indexer_start(index_dir, &mdir, indexer_socks[0],
+	    (int64_t)cfg.index_resync * 1000, fds, nlisteners + 1)) == -1)
 		log_warn("cannot start the indexer");
 	free(fds);
 }

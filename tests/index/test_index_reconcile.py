@@ -208,3 +208,24 @@ def test_message_read_before_its_uid_is_indexed_in_cur(make_server):
     wait_verified(srv.conf_path)
     d = check_consistent(srv.conf_path, srv.maildir)
     assert d.by_name()[name][3:5] == ("cur", "RS")
+
+
+def test_idle_indexer_resyncs_by_itself(make_server):
+    # With nobody telling it, the indexer still finds what other programs did to the
+    # Maildir: it reconciles every index_resync while idle (here 1 s instead of 5 min).
+    srv = make_server(with_tls=False, index_resync="1s")
+    deliver(srv.port, 3)
+    wait_verified(srv.conf_path)
+    before = dump(srv.conf_path)
+    new = os.path.join(srv.maildir, "new")
+    recs = sorted(before.recs)
+    added = foreign_name(int(time.time()) + 5, 7, "r1")
+    shutil.copyfile(os.path.join(new, recs[0][5]), os.path.join(new, added))
+    os.unlink(os.path.join(new, recs[1][5]))
+    rc, out = verify(srv.conf_path)
+    assert rc == 1 and len(mismatches(out)) == 2, out
+    wait_verified(srv.conf_path)          # no sync, no restart: the indexer did it
+    after = dump(srv.conf_path).uid_of()
+    assert recs[1][5] not in after
+    assert after[added] == before.next_uid
+    assert "index resynced: added=1 removed=1" in srv.read_log()
