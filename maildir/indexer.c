@@ -99,20 +99,6 @@ indexer_parse(const char *msg, size_t len, struct index_rec *rec)
 	return 0;
 }
 
-/* Maildir names start "<seconds>.M<usec>": their order is the order of arrival. */
-static int
-indexer_by_arrival(const void *a, const void *b)
-{
-	const struct index_rec *x = a, *y = b;
-	uint64_t xs, ys;
-	uint32_t xu, yu;
-
-	if (maildir_name_time(x->name, &xs, &xu) && maildir_name_time(y->name, &ys, &yu) &&
-	    (xs != ys || xu != yu))
-		return xs < ys || (xs == ys && xu < yu) ? -1 : 1;
-	return strcmp(x->name, y->name);
-}
-
 /*
  * poll() that a stop request cannot slip past: SIGTERM/SIGINT are unblocked only
  * inside ppoll(), so one that arrived earlier (while opening the index, say) ends the
@@ -162,16 +148,50 @@ indexer_open(const char *dir, struct maildir *md)
 	return ix;
 }
 
+/*
+ * Reports waiting to settle, kept in arrival (name) order: p[head..n). A report is
+ * inserted from the end, where it nearly always belongs, so keeping the order costs
+ * little more than an append; the time in its name is parsed once, on arrival.
+ */
 struct pending {
 	struct index_rec	rec;
+	uint64_t		sec;		/* from the name: the sort key */
+	uint32_t		usec;
 	int64_t			ripe_ms;	/* monotonic time from which it may be added */
 };
 
-static int
-pending_by_arrival(const void *a, const void *b)
+struct pending_list {
+	struct pending	*p;
+	size_t		 head, n;
+};
+
+static bool
+pending_before(const struct pending *a, const struct pending *b)
 {
-	return indexer_by_arrival(&((const struct pending *)a)->rec,
-	    &((const struct pending *)b)->rec);
+	if (a->sec != b->sec)
+		return a->sec < b->sec;
+	if (a->usec != b->usec)
+		return a->usec < b->usec;
+	return strcmp(a->rec.name, b->rec.name) < 0;
+}
+
+/* Take the report in pl->p[pl->n] into the list, in order. */
+static void
+pending_insert(struct pending_list *pl)
+{
+	struct pending it = pl->p[pl->n];
+	size_t i = pl->n;
+
+	if (!maildir_name_time(it.rec.name, &it.sec, &it.usec)) {
+		it.sec = 0;
+		it.usec = 0;
+	}
+	while (i > pl->head && pending_before(&it, &pl->p[i - 1])) {
+		pl->p[i] = pl->p[i - 1];
+		i--;
+	}
+	pl->p[i] = it;
+	pl->n++;
 }
 
 struct locate {
@@ -216,22 +236,22 @@ indexer_locate(struct maildir *md, struct index_rec *rec)
  * With force, everything pending is added.
  */
 static int
-indexer_flush(struct index *ix, struct maildir *md, struct pending *p, size_t *np,
+indexer_flush(struct index *ix, struct maildir *md, struct pending_list *pl,
     struct index_rec *batch, bool force)
 {
 	int64_t now = util_now_ms();
 	size_t k, nb = 0;
 
-	qsort(p, *np, sizeof(*p), pending_by_arrival);
-	for (k = 0; k < *np && (force || p[k].ripe_ms <= now); k++)
-		if (indexer_locate(md, &p[k].rec))
-			batch[nb++] = p[k].rec;
-	if (k == 0)
+	for (k = pl->head; k < pl->n && (force || pl->p[k].ripe_ms <= now); k++)
+		if (indexer_locate(md, &pl->p[k].rec))
+			batch[nb++] = pl->p[k].rec;
+	if (k == pl->head)
 		return 0;
 	if (nb > 0 && index_add(ix, batch, nb) != 0)
 		return -1;
-	memmove(p, p + k, (*np - k) * sizeof(*p));
-	*np -= k;
+	pl->head = k;
+	if (pl->head == pl->n)
+		pl->head = pl->n = 0;
 	return 0;
 }
 
@@ -256,16 +276,16 @@ indexer_resync(struct index *ix, struct maildir *md)
 static void __attribute__((noreturn))
 indexer_main(const char *dir, struct maildir *md, int sock, int64_t resync_ms)
 {
-	struct pending *pend;
+	struct pending_list pl = { NULL, 0, 0 };
 	struct index_rec *batch;
 	struct index *ix = NULL;
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	char msg[INDEXER_DGRAM_MAX];
 	int64_t wait, next_resync = 0;
 	ssize_t n;
-	size_t np = 0, i;
+	size_t np;
 
-	if ((pend = calloc(INDEXER_BATCH, sizeof(*pend))) == NULL ||
+	if ((pl.p = calloc(INDEXER_BATCH, sizeof(*pl.p))) == NULL ||
 	    (batch = calloc(INDEXER_BATCH, sizeof(*batch))) == NULL)
 		fatal("calloc");
 	while (!indexer_stop) {
@@ -277,41 +297,45 @@ indexer_main(const char *dir, struct maildir *md, int sock, int64_t resync_ms)
 			}
 			next_resync = util_now_ms() + resync_ms;
 		}
-		/* Idle: wake for the next resync. Busy: for the next report to settle. */
-		wait = np == 0 ? next_resync - util_now_ms() : -1;
-		if (wait < 0 && np == 0)
+		/*
+		 * Idle: wake for the next resync. Busy: when the oldest report settles (the
+		 * ones behind it wait for it anyway, to keep UIDs in order).
+		 */
+		np = pl.n - pl.head;
+		if (np == 0)
+			wait = next_resync - util_now_ms();
+		else
+			wait = pl.p[pl.head].ripe_ms - util_now_ms();
+		if (wait < 0)
 			wait = 0;
-		for (i = 0; i < np; i++) {
-			int64_t w = pend[i].ripe_ms - util_now_ms();
-
-			if (wait == -1 || w < wait)
-				wait = w < 0 ? 0 : w;
-		}
 		if (indexer_wait(&pfd, 1, wait) == -1 && errno != EINTR)
 			fatal("poll");
-		while (np < INDEXER_BATCH) {
+		while (pl.n < INDEXER_BATCH) {
 			n = recv(sock, msg, sizeof(msg), MSG_DONTWAIT);
 			if (n == -1 && errno == EINTR)
 				continue;
 			if (n <= 0)
 				break;
-			if (indexer_parse(msg, (size_t)n, &pend[np].rec) == 0)
-				pend[np++].ripe_ms = util_now_ms() + INDEXER_SETTLE_MS;
+			if (indexer_parse(msg, (size_t)n, &pl.p[pl.n].rec) == 0) {
+				pl.p[pl.n].ripe_ms = util_now_ms() + INDEXER_SETTLE_MS;
+				pending_insert(&pl);
+			}
 		}
-		if (indexer_flush(ix, md, pend, &np, batch, np == INDEXER_BATCH) != 0 ||
-		    (np == 0 && util_now_ms() >= next_resync && indexer_resync(ix, md) != 0)) {
+		if (indexer_flush(ix, md, &pl, batch, pl.n == INDEXER_BATCH) != 0 ||
+		    (pl.n == 0 && util_now_ms() >= next_resync &&
+		    indexer_resync(ix, md) != 0)) {
 			/* Damage or a recovery by another process: reopen (and sync). */
 			log_warnx("index: %s; reopening", index_error(ix));
 			index_close(&ix);
-			np = 0;		/* the sync at reopen finds them in the Maildir */
-		} else if (np == 0 && util_now_ms() >= next_resync)
+			pl.head = pl.n = 0;	/* the sync at reopen finds them */
+		} else if (pl.n == 0 && util_now_ms() >= next_resync)
 			next_resync = util_now_ms() + resync_ms;
 	}
 	if (ix != NULL)
-		indexer_flush(ix, md, pend, &np, batch, true);
+		indexer_flush(ix, md, &pl, batch, true);
 	index_close(&ix);
 	free(batch);
-	free(pend);
+	free(pl.p);
 	_exit(0);
 }
 

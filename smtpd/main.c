@@ -194,6 +194,12 @@ main(int argc, char *argv[])
 		    cfg.user ? cfg.user : "(current)");
 	if (!maildir_use_unnamed_tmp(&mdir))
 		log_info("maildir: O_TMPFILE not available here; using named tmp/ files");
+	/* Ready: the ports accept. Said before forking helpers, which must not hold ready_fd. */
+	if (ready_fd != -1) {
+		if (write(ready_fd, "ready\n", 6) == -1)
+			log_warn("readiness fd %d", ready_fd);
+		close(ready_fd);
+	}
 	listeners = ls;
 	nlisteners = n;
 	server.index_fd = -1;
@@ -210,11 +216,6 @@ main(int argc, char *argv[])
 	for (i = 0; i < n; i++)
 		log_info("listening on %s%s", ls[i].addr, ls[i].implicit_tls ? " (TLS)" : "");
 	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
-	if (ready_fd != -1) {
-		if (write(ready_fd, "ready\n", 6) == -1)
-			log_warn("readiness fd %d", ready_fd);
-		close(ready_fd);
-	}
 
 	snprintf(busy, sizeof(busy), "421 4.7.0 %s Error: too many connections, try again "
 	    "later\r\n", cfg.hostname);

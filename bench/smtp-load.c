@@ -1,0 +1,777 @@
+/*
+ * smtp-load: SMTP load generator for Letterbox's benchmark (bench/run.sh).
+ * libc and POSIX threads only; talks to loopback addresses only.
+ *
+ * Load mode (default): N messages of S bytes over C concurrent senders (threads),
+ * one message per connection, the pattern of an inbound MX:
+ *
+ *     connect, 220, EHLO, MAIL FROM, RCPT TO, DATA, 354, body, ".", 250, QUIT, 221
+ *
+ * one command at a time (no pipelining). Every message carries a unique
+ * "X-Bench-Id: RUNID-SEQ" header and ends with the body line "X-Bench-End: RUNID-SEQ".
+ * Reports acknowledged/s (250 after DATA), the latency from connect to that 250
+ * (p50/p90/p99/max) and the errors.
+ *
+ * End-to-end mode (-w MAILDIR): after the last reply, count the files in
+ * MAILDIR/new every 5 ms until every acknowledged message is there; e2e/s = acked /
+ * (time from the first connect to the first count that showed them all). The
+ * directory is not scanned while messages are being sent, so the scan costs the
+ * server no CPU during the run; a server whose messages are all in new/ when their
+ * 250 comes back (Letterbox) is seen complete by the first scan, about 1 ms after
+ * the last 250. Then every file in new/ and cur/ is read: every X-Bench-Id that got
+ * a 250 must be in exactly one file (lost, dup), none may be missing its end line
+ * (truncated); files of other runs (foreign) and messages delivered without a 250
+ * (unexpected) are reported too.
+ *
+ * Idle mode (-I NCONN): open NCONN connections, read the banner and do EHLO on each,
+ * print "ready NCONN" on stdout, wait for end of file on stdin, then QUIT them all
+ * (used to measure the memory that an idle connection costs the server).
+ *
+ * Output: a human summary on stderr and one "RESULT key=value ..." line on stdout.
+ * Exit status: 0 if every message was acknowledged (and, with -w, delivered exactly
+ * once and complete), 1 otherwise, 2 on a usage or setup error.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPLY_MAX	4096
+#define POLL_NS		5000000L	/* e2e: scan new/ every 5 ms */
+#define HEAD_READ	65536		/* bytes of a file searched for X-Bench-Id */
+
+static struct {
+	const char *addr, *from, *rcpt, *helo, *maildir, *runid;
+	int port, conc, io_timeout, idle;
+	long n, size;
+	double wait;
+	int verbose;
+} o = {
+	.addr = "127.0.0.1", .from = "sender@load.test", .rcpt = "lbbench@example.test",
+	.helo = "load.test", .conc = 8, .io_timeout = 10, .n = 2000, .size = 4096,
+	.wait = 300,
+};
+
+static struct sockaddr_storage dst;
+static socklen_t dstlen;
+
+static atomic_long next_seq, n_acked, n_rejected, n_errors, n_timeouts, n_quit_errors;
+static double *t_start, *t_ack;	/* per message: connect started, 250 received (0: none) */
+static char *body;		/* shared body lines, between the header and the end line */
+static size_t body_len;
+static char runid[32];
+static pthread_mutex_t errlock = PTHREAD_MUTEX_INITIALIZER;
+static long errors_printed;
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+cpu_self(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void __attribute__((noreturn, format(printf, 1, 2)))
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "smtp-load: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+/* The first 20 client-side failures are printed; the rest only counted. */
+static void __attribute__((format(printf, 2, 3)))
+client_error(long seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&errlock);
+	if (errors_printed++ < 20) {
+		fprintf(stderr, "smtp-load: message %ld: ", seq);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	pthread_mutex_unlock(&errlock);
+}
+
+/* ------------------------------------------------------------------ connection */
+
+struct conn {
+	int fd;
+	size_t len, off;
+	char buf[REPLY_MAX];
+	char last[256];		/* last reply line, for error messages */
+};
+
+enum { R_IO = -1, R_TIMEOUT = -2 };
+
+static int
+conn_open(struct conn *c)
+{
+	struct timeval tv = { .tv_sec = o.io_timeout };
+	int one = 1;
+
+	c->len = c->off = 0;
+	c->last[0] = '\0';
+	if ((c->fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return R_IO;
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(c->fd, (struct sockaddr *)&dst, dstlen) == -1) {
+		int e = errno;
+
+		close(c->fd);
+		c->fd = -1;
+		errno = e;
+		return (e == EINPROGRESS || e == EAGAIN || e == ETIMEDOUT) ? R_TIMEOUT : R_IO;
+	}
+	return 0;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int
+conn_send(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct iovec v[8];
+	ssize_t w;
+	int i = 0;
+
+	memcpy(v, iov, sizeof(*iov) * (size_t)iovcnt);
+	while (i < iovcnt) {
+		w = writev(c->fd, v + i, iovcnt - i);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? R_TIMEOUT : R_IO;
+		while (i < iovcnt && (size_t)w >= v[i].iov_len) {
+			w -= (ssize_t)v[i].iov_len;
+			i++;
+		}
+		if (i < iovcnt) {
+			v[i].iov_base = (char *)v[i].iov_base + w;
+			v[i].iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int
+conn_cmd(struct conn *c, const char *line)
+{
+	struct iovec v[2] = { { (void *)line, strlen(line) }, { "\r\n", 2 } };
+
+	return conn_send(c, v, 2);
+}
+
+/* Read one (possibly multi-line) reply; its code, or R_IO / R_TIMEOUT. */
+static int
+conn_reply(struct conn *c)
+{
+	char *nl;
+	ssize_t r;
+	int code;
+
+	for (;;) {
+		while ((nl = memchr(c->buf + c->off, '\n', c->len - c->off)) != NULL) {
+			char *line = c->buf + c->off;
+			size_t ll = (size_t)(nl - line) + 1;
+
+			c->off += ll;
+			snprintf(c->last, sizeof(c->last), "%.*s", (int)(ll > 2 ? ll - 2 : 0),
+			    line);
+			if (ll < 5 || line[0] < '1' || line[0] > '5' || line[1] < '0' ||
+			    line[1] > '9' || line[2] < '0' || line[2] > '9')
+				return R_IO;	/* not an SMTP reply */
+			code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+			if (line[3] == ' ' || line[3] == '\r')
+				return code;
+			if (line[3] != '-')
+				return R_IO;
+		}
+		if (c->off > 0) {
+			memmove(c->buf, c->buf + c->off, c->len - c->off);
+			c->len -= c->off;
+			c->off = 0;
+		}
+		if (c->len == sizeof(c->buf))
+			return R_IO;	/* a reply line longer than the buffer */
+		r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? R_TIMEOUT : R_IO;
+		if (r == 0) {
+			snprintf(c->last, sizeof(c->last), "(connection closed)");
+			return R_IO;
+		}
+		c->len += (size_t)r;
+	}
+}
+
+/* ------------------------------------------------------------------ messages */
+
+/* Header of message seq into out; its length. Fixed length for every seq. */
+static size_t
+msg_header(char *out, size_t outsz, long seq)
+{
+	int n = snprintf(out, outsz,
+	    "From: <%s>\r\n"
+	    "To: <%s>\r\n"
+	    "Subject: bench %s-%08ld\r\n"
+	    "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n"
+	    "Message-ID: <%s-%08ld@load.test>\r\n"
+	    "X-Bench-Id: %s-%08ld\r\n"
+	    "\r\n",
+	    o.from, o.rcpt, runid, seq, runid, seq, runid, seq);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static size_t
+msg_trailer(char *out, size_t outsz, long seq)
+{
+	int n = snprintf(out, outsz, "X-Bench-End: %s-%08ld\r\n.\r\n", runid, seq);
+
+	return n < 0 ? 0 : (size_t)n;
+}
+
+/* The shared body: lines of at most 76 letters + CRLF, so that a message is o.size bytes. */
+static void
+make_body(void)
+{
+	char h[1024], t[256];
+	size_t fixed = msg_header(h, sizeof(h), 0) + msg_trailer(t, sizeof(t), 0) - 3;
+	size_t r = (size_t)o.size > fixed ? (size_t)o.size - fixed : 0, len, j, i = 0;
+
+	body = malloc(r + 1);
+	if (body == NULL)
+		die("out of memory");
+	while (r >= 3) {
+		len = r > 78 ? 78 : r;
+		if (r > 78 && r - 78 < 3)
+			len = r - 3;	/* leave room for a last line of at least 3 bytes */
+		/* letters only: no line starts with '.', so no dot-stuffing is needed */
+		for (j = 0; j < len - 2; j++)
+			body[i + j] = (char)('a' + (char)((i / 79 + j) % 26));
+		i += len - 2;
+		body[i++] = '\r';
+		body[i++] = '\n';
+		r -= len;
+	}
+	body_len = i;
+}
+
+/* One message on its own connection. */
+static void
+send_one(long seq, struct conn *c)
+{
+	char line[600], head[1024], tail[256];
+	struct iovec v[3];
+	int r, step = 0;
+	const char *what = "connect";
+
+	t_start[seq] = now();
+	if ((r = conn_open(c)) < 0)
+		goto fail;
+	what = "banner";
+	if ((r = conn_reply(c)) != 220)
+		goto fail;
+	step = 1;
+	snprintf(line, sizeof(line), "EHLO %s", o.helo);
+	what = "EHLO";
+	if ((r = conn_cmd(c, line)) < 0 || (r = conn_reply(c)) != 250)
+		goto fail;
+	snprintf(line, sizeof(line), "MAIL FROM:<%s>", o.from);
+	what = "MAIL";
+	if ((r = conn_cmd(c, line)) < 0 || (r = conn_reply(c)) != 250)
+		goto fail;
+	snprintf(line, sizeof(line), "RCPT TO:<%s>", o.rcpt);
+	what = "RCPT";
+	if ((r = conn_cmd(c, line)) < 0 || ((r = conn_reply(c)) != 250 && r != 251))
+		goto fail;
+	what = "DATA";
+	if ((r = conn_cmd(c, "DATA")) < 0 || (r = conn_reply(c)) != 354)
+		goto fail;
+	v[0].iov_base = head;
+	v[0].iov_len = msg_header(head, sizeof(head), seq);
+	v[1].iov_base = body;
+	v[1].iov_len = body_len;
+	v[2].iov_base = tail;
+	v[2].iov_len = msg_trailer(tail, sizeof(tail), seq);
+	what = "end of data";
+	if ((r = conn_send(c, v, 3)) < 0 || (r = conn_reply(c)) != 250)
+		goto fail;
+	t_ack[seq] = now();
+	atomic_fetch_add(&n_acked, 1);
+	/* QUIT: its failure does not undo the acknowledgement, it is counted apart */
+	if (conn_cmd(c, "QUIT") < 0 || conn_reply(c) != 221) {
+		atomic_fetch_add(&n_quit_errors, 1);
+		client_error(seq, "QUIT: %s", c->last);
+	}
+	conn_close(c);
+	return;
+fail:
+	if (r == R_TIMEOUT) {
+		atomic_fetch_add(&n_timeouts, 1);
+		atomic_fetch_add(&n_errors, 1);
+		client_error(seq, "%s: no reply within %d s", what, o.io_timeout);
+	} else if (r == R_IO) {
+		atomic_fetch_add(&n_errors, 1);
+		client_error(seq, "%s: %s", what, c->last[0] ? c->last : strerror(errno));
+	} else {
+		atomic_fetch_add(&n_rejected, 1);
+		client_error(seq, "%s: %s", what, c->last);
+		if (step > 0 && conn_cmd(c, "QUIT") == 0)
+			conn_reply(c);
+	}
+	conn_close(c);
+}
+
+static void *
+worker(void *arg)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	long seq;
+
+	(void)arg;
+	if (c == NULL)
+		die("out of memory");
+	c->fd = -1;
+	while ((seq = atomic_fetch_add(&next_seq, 1)) < o.n)
+		send_one(seq, c);
+	free(c);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ maildir */
+
+/* Number of entries (not starting with '.') in an open directory. */
+static long
+count_dir(DIR *d)
+{
+	struct dirent *de;
+	long n = 0;
+
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	return n;
+}
+
+struct check {
+	long files, ours, lost, dup, unexpected, truncated, foreign;
+};
+
+/* Read one message file and count its X-Bench-Id; cnt[seq]++. */
+static void
+check_file(int dfd, const char *name, unsigned char *cnt, struct check *k)
+{
+	static char buf[HEAD_READ + 1];
+	char tailbuf[256], want[64], *p, *id;
+	struct stat st;
+	ssize_t r;
+	size_t rl = strlen(runid);
+	long seq;
+	int fd;
+
+	k->files++;
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		k->foreign++;
+		return;
+	}
+	r = pread(fd, buf, HEAD_READ, 0);
+	buf[r > 0 ? r : 0] = '\0';
+	id = NULL;
+	for (p = buf; p != NULL && *p != '\0'; ) {
+		if (strncasecmp(p, "X-Bench-Id: ", 12) == 0) {
+			id = p + 12;
+			break;
+		}
+		if (p[0] == '\r' || p[0] == '\n')
+			break;	/* end of the header */
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	if (id == NULL || strncmp(id, runid, rl) != 0 || id[rl] != '-') {
+		k->foreign++;
+		close(fd);
+		return;
+	}
+	seq = strtol(id + rl + 1, NULL, 10);
+	if (seq < 0 || seq >= o.n) {
+		k->foreign++;
+		close(fd);
+		return;
+	}
+	k->ours++;
+	if (cnt[seq] < 255)
+		cnt[seq]++;
+	/* the last line must be the end marker (servers may turn CRLF into LF) */
+	snprintf(want, sizeof(want), "X-Bench-End: %s-%08ld", runid, seq);
+	r = pread(fd, tailbuf, sizeof(tailbuf) - 1,
+	    st.st_size > (off_t)sizeof(tailbuf) - 1 ? st.st_size - (off_t)sizeof(tailbuf) + 1 : 0);
+	tailbuf[r > 0 ? r : 0] = '\0';
+	if (strstr(tailbuf, want) == NULL)
+		k->truncated++;
+	close(fd);
+}
+
+static void
+check_maildir(struct check *k)
+{
+	static const char *subs[] = { "new", "cur" };
+	unsigned char *cnt = calloc((size_t)o.n, 1);
+	char path[4096];
+	struct dirent *de;
+	size_t i;
+	long s;
+
+	memset(k, 0, sizeof(*k));
+	if (cnt == NULL)
+		die("out of memory");
+	for (i = 0; i < 2; i++) {
+		DIR *d;
+
+		snprintf(path, sizeof(path), "%s/%s", o.maildir, subs[i]);
+		if ((d = opendir(path)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				check_file(dirfd(d), de->d_name, cnt, k);
+		closedir(d);
+	}
+	for (s = 0; s < o.n; s++) {
+		bool acked = t_ack[s] != 0;
+
+		if (acked && cnt[s] == 0)
+			k->lost++;
+		if (cnt[s] > 1)
+			k->dup += cnt[s] - 1;
+		if (!acked && cnt[s] > 0)
+			k->unexpected++;
+	}
+	free(cnt);
+}
+
+/* ------------------------------------------------------------------ modes */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+pct(const double *v, long n, double p)
+{
+	long i;
+
+	if (n == 0)
+		return 0;
+	i = (long)(p * (double)n + 0.999999) - 1;
+	if (i < 0)
+		i = 0;
+	if (i >= n)
+		i = n - 1;
+	return v[i];
+}
+
+static int
+run_load(void)
+{
+	pthread_t *th = calloc((size_t)o.conc, sizeof(*th));
+	double t_first = 0, t_last = 0, t_done, t_e2e = 0, *lat, cpu0, cpu1;
+	long acked, nl = 0, s, in_new_at_end = -1, cnt = 0;
+	struct check k = { 0 };
+	int e2e_complete = 0, i, rc;
+	DIR *dnew = NULL;
+
+	t_start = calloc((size_t)o.n, sizeof(double));
+	t_ack = calloc((size_t)o.n, sizeof(double));
+	lat = calloc((size_t)o.n, sizeof(double));
+	if (th == NULL || t_start == NULL || t_ack == NULL || lat == NULL)
+		die("out of memory");
+	make_body();
+	if (o.maildir != NULL) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/new", o.maildir);
+		if ((dnew = opendir(path)) == NULL)
+			die("%s: %s", path, strerror(errno));
+		if ((cnt = count_dir(dnew)) != 0)
+			die("%s holds %ld files already: empty the Maildir first", path, cnt);
+	}
+	cpu0 = cpu_self();
+	for (i = 0; i < o.conc; i++)
+		if ((rc = pthread_create(&th[i], NULL, worker, NULL)) != 0)
+			die("pthread_create: %s", strerror(rc));
+	for (i = 0; i < o.conc; i++)
+		pthread_join(th[i], NULL);
+	t_done = now();
+	cpu1 = cpu_self();
+	for (s = 0; s < o.n; s++) {
+		if (t_start[s] != 0 && (t_first == 0 || t_start[s] < t_first))
+			t_first = t_start[s];
+		if (t_ack[s] != 0) {
+			lat[nl++] = t_ack[s] - t_start[s];
+			if (t_ack[s] > t_last)
+				t_last = t_ack[s];
+		}
+	}
+	acked = atomic_load(&n_acked);
+	qsort(lat, (size_t)nl, sizeof(double), cmp_double);
+	if (dnew != NULL) {
+		/* e2e: scan new/ until it holds every acknowledged message */
+		struct timespec ts = { 0, POLL_NS };
+		double deadline = t_done + o.wait, t;
+
+		for (;;) {
+			t = now();
+			cnt = count_dir(dnew);
+			if (in_new_at_end < 0)
+				in_new_at_end = cnt;
+			if (cnt >= acked) {
+				t_e2e = t;
+				e2e_complete = 1;
+				break;
+			}
+			if (t > deadline)
+				break;
+			nanosleep(&ts, NULL);
+		}
+		closedir(dnew);
+		check_maildir(&k);
+	}
+
+	double send_s = t_last > t_first ? t_last - t_first : 0;
+	double e2e_s = e2e_complete ? t_e2e - t_first : 0;
+
+	printf("RESULT runid=%s port=%d n=%ld size=%ld conc=%d acked=%ld rejected=%ld "
+	    "errors=%ld timeouts=%ld quit_errors=%ld ack_s=%.3f ack_rate=%.1f "
+	    "lat_p50_ms=%.2f lat_p90_ms=%.2f lat_p99_ms=%.2f lat_max_ms=%.2f "
+	    "client_cpu_s=%.3f",
+	    runid, o.port, o.n, o.size, o.conc, acked, atomic_load(&n_rejected),
+	    atomic_load(&n_errors), atomic_load(&n_timeouts), atomic_load(&n_quit_errors),
+	    send_s, send_s > 0 ? (double)acked / send_s : 0, pct(lat, nl, .50) * 1e3,
+	    pct(lat, nl, .90) * 1e3, pct(lat, nl, .99) * 1e3, pct(lat, nl, 1) * 1e3,
+	    cpu1 - cpu0);
+	if (o.maildir != NULL)
+		printf(" in_new_at_last_ack=%ld e2e_complete=%d e2e_s=%.3f e2e_rate=%.1f "
+		    "files=%ld ours=%ld lost=%ld dup=%ld unexpected=%ld truncated=%ld foreign=%ld",
+		    in_new_at_end, e2e_complete, e2e_s, e2e_s > 0 ? (double)acked / e2e_s : 0,
+		    k.files, k.ours, k.lost, k.dup, k.unexpected, k.truncated, k.foreign);
+	printf("\n");
+	fflush(stdout);
+	if (o.verbose || acked != o.n || k.lost || k.dup || k.truncated || k.unexpected ||
+	    (o.maildir != NULL && !e2e_complete))
+		fprintf(stderr, "smtp-load: %ld/%ld acknowledged in %.3f s (%.1f/s), %ld rejected, "
+		    "%ld errors (%ld timeouts)%s\n", acked, o.n, send_s,
+		    send_s > 0 ? (double)acked / send_s : 0, atomic_load(&n_rejected),
+		    atomic_load(&n_errors), atomic_load(&n_timeouts),
+		    o.maildir == NULL ? "" : e2e_complete ? ", all in new/" :
+		    ", NOT all in new/ before the deadline");
+	if (o.maildir != NULL && (k.lost || k.dup || k.truncated || k.unexpected))
+		fprintf(stderr, "smtp-load: CHECK FAILED: lost=%ld dup=%ld truncated=%ld "
+		    "unexpected=%ld\n", k.lost, k.dup, k.truncated, k.unexpected);
+	free(th);
+	free(lat);
+	if (acked != o.n)
+		return 1;
+	if (o.maildir != NULL && (!e2e_complete || k.lost || k.dup || k.truncated ||
+	    k.unexpected))
+		return 1;
+	return 0;
+}
+
+static int
+run_idle(void)
+{
+	struct conn *cs = calloc((size_t)o.idle, sizeof(*cs));
+	char line[600], in[64];
+	long ok = 0, fail = 0, quit_fail = 0;
+	int i, r;
+	double t0 = now();
+
+	if (cs == NULL)
+		die("out of memory");
+	snprintf(line, sizeof(line), "EHLO %s", o.helo);
+	for (i = 0; i < o.idle; i++) {
+		cs[i].fd = -1;
+		if (conn_open(&cs[i]) < 0 || conn_reply(&cs[i]) != 220 ||
+		    conn_cmd(&cs[i], line) < 0 || (r = conn_reply(&cs[i])) != 250) {
+			client_error(i, "idle connection: %s",
+			    cs[i].last[0] ? cs[i].last : strerror(errno));
+			conn_close(&cs[i]);
+			fail++;
+			continue;
+		}
+		ok++;
+	}
+	printf("ready %ld\n", ok);
+	fflush(stdout);
+	/* hold them until stdin is closed */
+	while (read(0, in, sizeof(in)) > 0)
+		;
+	for (i = 0; i < o.idle; i++) {
+		if (cs[i].fd == -1)
+			continue;
+		if (conn_cmd(&cs[i], "QUIT") < 0 || conn_reply(&cs[i]) != 221)
+			quit_fail++;
+		conn_close(&cs[i]);
+	}
+	printf("RESULT mode=idle port=%d nconn=%d open=%ld failed=%ld quit_errors=%ld "
+	    "held_s=%.1f\n", o.port, o.idle, ok, fail, quit_fail, now() - t0);
+	free(cs);
+	return fail == 0 && quit_fail == 0 ? 0 : 1;
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: smtp-load -p PORT [-a ADDR] [-n N] [-s BYTES] [-c CONC] [-t RCPT] [-f FROM]\n"
+	    "                 [-e HELO] [-w MAILDIR [-W WAIT_S]] [-R REPLY_TIMEOUT_S] [-i RUNID] [-v]\n"
+	    "       smtp-load -p PORT -I NCONN [-a ADDR] [-e HELO]\n"
+	    "  -a ADDR   server address, loopback only (default 127.0.0.1)\n"
+	    "  -n N      messages (default 2000), -s BYTES message size (default 4096)\n"
+	    "  -c CONC   concurrent senders (default 8), one message per connection\n"
+	    "  -t RCPT   recipient (default lbbench@example.test), -f FROM sender\n"
+	    "  -w DIR    end to end: wait until every acknowledged message is in DIR/new,\n"
+	    "            then check each file (lost, duplicated, truncated)\n"
+	    "  -W S      seconds to wait for that (default 300)\n"
+	    "  -R S      seconds to wait for any one reply (default 10)\n"
+	    "  -I NCONN  idle mode: open NCONN connections (banner + EHLO), print \"ready N\",\n"
+	    "            hold them until end of file on stdin, then QUIT\n");
+	exit(2);
+}
+
+static long
+num(const char *s, long lo, long hi)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < lo || v > hi)
+		die("%s: not a number in %ld..%ld", s, lo, hi);
+	return v;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
+	struct rlimit rl;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "a:c:e:f:i:I:n:p:R:s:t:vw:W:")) != -1) {
+		switch (ch) {
+		case 'a': o.addr = optarg; break;
+		case 'c': o.conc = (int)num(optarg, 1, 4096); break;
+		case 'e': o.helo = optarg; break;
+		case 'f': o.from = optarg; break;
+		case 'i': o.runid = optarg; break;
+		case 'I': o.idle = (int)num(optarg, 1, 100000); break;
+		case 'n': o.n = num(optarg, 1, 100000000); break;
+		case 'p': o.port = (int)num(optarg, 1, 65535); break;
+		case 'R': o.io_timeout = (int)num(optarg, 1, 3600); break;
+		case 's': o.size = num(optarg, 256, 64L << 20); break;
+		case 't': o.rcpt = optarg; break;
+		case 'v': o.verbose = 1; break;
+		case 'w': o.maildir = optarg; break;
+		case 'W': o.wait = (double)num(optarg, 1, 86400); break;
+		default: usage();
+		}
+	}
+	if (optind != argc || o.port == 0)
+		usage();
+	if (strlen(o.from) > 256 || strlen(o.rcpt) > 256 || strlen(o.helo) > 255)
+		die("sender, recipient or HELO name too long");
+	memset(&dst, 0, sizeof(dst));
+	if (inet_pton(AF_INET, o.addr, &s4->sin_addr) == 1) {
+		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
+			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)o.port);
+		dstlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, o.addr, &s6->sin6_addr) == 1) {
+		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)o.port);
+		dstlen = sizeof(*s6);
+	} else
+		die("%s: not a numeric IPv4 or IPv6 address", o.addr);
+	if (o.runid != NULL) {
+		if (strlen(o.runid) >= sizeof(runid) || strspn(o.runid,
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+		    strlen(o.runid))
+			die("-i: letters and digits, at most %zu", sizeof(runid) - 1);
+		snprintf(runid, sizeof(runid), "%s", o.runid);
+	} else {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(runid, sizeof(runid), "r%lx%04lx", (long)ts.tv_sec,
+		    ((long)ts.tv_nsec / 1000 ^ (long)getpid()) & 0xffff);
+	}
+	/* enough descriptors for the idle mode */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (o.idle > 0)
+		return run_idle();
+	return run_load();
+}
