@@ -1,9 +1,20 @@
 /*
- * listener: accept loop with per-process sessions (see listener.h).
+ * listener: accept loop with one process per session (see listener.h).
  *
- * The parent never reads from a client: it accepts, checks the limits, forks, and
- * forgets the fd. Over a limit it writes one short reply on the non-blocking socket
- * and closes it, so a flood of connections costs it almost nothing.
+ * The parent never reads from a client: it accepts, checks the limits, and hands the
+ * connection to a session process over that process's control socket (SCM_RIGHTS).
+ * A session process serves one connection at a time and, when done, says so and
+ * waits for the next: forking and tearing down a process per connection was the
+ * largest single cost per message (bench/README.md), so processes are reused, up to
+ * LISTENER_MAX_USE connections each (as Postfix's max_use), and idle ones beyond
+ * LISTENER_SPARE are told to go. A new process is forked only when none is idle.
+ * Over a limit the parent writes one short reply on the non-blocking socket and
+ * closes it, so a flood of connections costs it almost nothing.
+ *
+ * Control messages: parent -> session process, struct ctl_msg (op SERVE with the
+ * connection's fd attached, or QUIT); session process -> parent, one byte 'd' when a
+ * connection is done, sent before that connection's socket is finally closed, so
+ * the parent has always heard "done" before the client sees the close.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,9 +36,22 @@
 
 #define LISTENER_TICK_MS	60000
 #define LISTENER_BURST		32
+#define LISTENER_MAX_USE	100	/* connections per session process */
+#define LISTENER_SPARE		8	/* idle session processes kept */
 
 struct child {
 	pid_t			pid;	/* 0 = free slot */
+	int			ctl;	/* parent's end of the control socket; -1: retiring */
+	bool			busy;	/* serving a connection */
+	unsigned		served;
+	struct sockaddr_storage	peer;	/* of the connection being served */
+};
+
+enum { CTL_SERVE = 1, CTL_QUIT = 2 };
+
+struct ctl_msg {
+	int			op;
+	unsigned		listener;	/* index into listeners[] */
 	struct sockaddr_storage	peer;
 };
 
@@ -85,7 +110,7 @@ fail:
 }
 
 static void
-listener_reap(const struct listener_config *cfg, struct child *kids, unsigned *active)
+listener_reap(const struct listener_config *cfg, struct child *kids)
 {
 	pid_t pid;
 	int status;
@@ -94,8 +119,10 @@ listener_reap(const struct listener_config *cfg, struct child *kids, unsigned *a
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		for (i = 0; i < cfg->max_sessions; i++)
 			if (kids[i].pid == pid) {
-				kids[i].pid = 0;
-				(*active)--;
+				if (kids[i].ctl != -1)
+					close(kids[i].ctl);
+				memset(&kids[i], 0, sizeof(kids[i]));
+				kids[i].ctl = -1;
 				break;
 			}
 		if (i == cfg->max_sessions) {
@@ -119,16 +146,201 @@ listener_refuse(int fd, const char *reply, const char *why, const char *ip)
 	close(fd);
 }
 
+/* Send a control message, with fd attached unless it is -1. 0 or -1. */
+static int
+ctl_send(int ctl, const struct ctl_msg *m, int fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { (void *)(uintptr_t)m, sizeof(*m) };
+	struct msghdr msg;
+	struct cmsghdr *c;
+
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd != -1) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -1;
+}
+
+/* Receive a control message; *fd gets an attached descriptor or -1. 1, 0 EOF, -1. */
+static int
+ctl_recv(int ctl, struct ctl_msg *m, int *fd)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { m, sizeof(*m) };
+	struct msghdr msg;
+	struct cmsghdr *c;
+	ssize_t r;
+
+	*fd = -1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0)
+		return (int)r;
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if (r != (ssize_t)sizeof(*m) || m->listener >= nlisteners) {
+		if (*fd != -1)
+			close(*fd);
+		return -1;
+	}
+	return 1;
+}
+
+/*
+ * A session process: serve what the parent sends until it says QUIT or goes away.
+ * The connection's socket is held open (a dup) until the parent has been told the
+ * session is done, so a client that saw the close and reconnects finds it counted.
+ */
+static void __attribute__((noreturn))
+listener_child(int ctl, const struct listener_config *cfg)
+{
+	struct ctl_msg m;
+	int fd, hold;
+	char done = 'd';
+
+	for (;;) {
+		if (ctl_recv(ctl, &m, &fd) != 1 || m.op != CTL_SERVE || fd == -1)
+			_exit(0);
+		hold = dup(fd);
+		cfg->session(fd, &listeners[m.listener], &m.peer, cfg->arg);
+		if (write(ctl, &done, 1) != 1)
+			_exit(0);
+		if (hold != -1)
+			close(hold);
+	}
+}
+
+/*
+ * Fork a session process into the free slot. client is the connection being handed
+ * over, which the new process must not inherit as well. 0, or -1 (logged).
+ */
+static int
+listener_spawn(const struct listener_config *cfg, struct child *kids, unsigned slot,
+    int client)
+{
+	int sv[2];
+	unsigned i;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("socketpair");
+		return -1;
+	}
+	if ((pid = fork()) == -1) {
+		log_warn("fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGHUP, SIG_IGN);
+		close(sigpipe_fds[0]);
+		close(sigpipe_fds[1]);
+		close(sv[0]);
+		close(client);		/* it arrives again, through sv[1] */
+		/* A session must not keep the ports bound after the parent is gone... */
+		for (i = 0; i < nlisteners; i++)
+			close(listeners[i].fd);
+		/* ...nor its siblings' control sockets open (they see EOF when it dies). */
+		for (i = 0; i < cfg->max_sessions; i++)
+			if (kids[i].ctl != -1)
+				close(kids[i].ctl);
+		for (i = 0; i < cfg->nchild_close; i++)
+			close(cfg->child_close[i]);
+		listener_child(sv[1], cfg);
+	}
+	close(sv[1]);
+	memset(&kids[slot], 0, sizeof(kids[slot]));
+	kids[slot].pid = pid;
+	kids[slot].ctl = sv[0];
+	return 0;
+}
+
+/* Tell a session process to go (it exits when it reads this). */
+static void
+listener_retire(struct child *k)
+{
+	struct ctl_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.op = CTL_QUIT;
+	ctl_send(k->ctl, &m, -1);
+	close(k->ctl);
+	k->ctl = -1;
+}
+
+static unsigned
+listener_idle(const struct listener_config *cfg, const struct child *kids)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < cfg->max_sessions; i++)
+		if (kids[i].pid != 0 && kids[i].ctl != -1 && !kids[i].busy)
+			n++;
+	return n;
+}
+
+/* A control socket is readable: "done" messages, or EOF when the process died. */
+static void
+listener_child_input(const struct listener_config *cfg, struct child *kids, unsigned i)
+{
+	char buf[16];
+	ssize_t r;
+
+	r = read(kids[i].ctl, buf, sizeof(buf));
+	if (r == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (r <= 0) {
+		/* Gone (killed, crashed): the slot is freed when it is reaped. */
+		close(kids[i].ctl);
+		kids[i].ctl = -1;
+		return;
+	}
+	if (!kids[i].busy)
+		return;
+	kids[i].busy = false;
+	if (++kids[i].served >= LISTENER_MAX_USE ||
+	    listener_idle(cfg, kids) > LISTENER_SPARE)
+		listener_retire(&kids[i]);
+}
+
 /* One accept(); 1 if a connection was taken (served or refused), 0 if none waits. */
 static int
-listener_accept(struct listener *l, const struct listener_config *cfg,
-    struct child *kids, unsigned *active)
+listener_accept(unsigned li, const struct listener_config *cfg, struct child *kids)
 {
+	struct listener *l = &listeners[li];
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
+	struct ctl_msg m;
 	char ip[64];
-	unsigned i, same = 0, slot = cfg->max_sessions;
-	pid_t pid;
+	unsigned i, same = 0, busy = 0, worker = cfg->max_sessions;
+	unsigned slot = cfg->max_sessions;
 	int fd;
 
 	fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
@@ -140,13 +352,17 @@ listener_accept(struct listener *l, const struct listener_config *cfg,
 	}
 	util_sockaddr_ntop(&peer, ip, sizeof(ip));
 	for (i = 0; i < cfg->max_sessions; i++) {
-		if (kids[i].pid == 0) {
+		if (kids[i].busy) {
+			busy++;
+			if (util_sockaddr_same_ip(&kids[i].peer, &peer))
+				same++;
+		} else if (kids[i].pid == 0) {
 			if (slot == cfg->max_sessions)
 				slot = i;
-		} else if (util_sockaddr_same_ip(&kids[i].peer, &peer))
-			same++;
+		} else if (kids[i].ctl != -1 && worker == cfg->max_sessions)
+			worker = i;
 	}
-	if (slot == cfg->max_sessions) {
+	if (busy >= cfg->max_sessions) {
 		listener_refuse(fd, cfg->busy_reply, "too many sessions", ip);
 		return 1;
 	}
@@ -154,32 +370,31 @@ listener_accept(struct listener *l, const struct listener_config *cfg,
 		listener_refuse(fd, cfg->busy_reply, "too many sessions from this address", ip);
 		return 1;
 	}
-	pid = fork();
-	if (pid == -1) {
-		log_warn("fork");
-		listener_refuse(fd, cfg->busy_reply, "cannot fork", ip);
+	memset(&m, 0, sizeof(m));
+	m.op = CTL_SERVE;
+	m.listener = li;
+	m.peer = peer;
+	/* An idle process first; one that died meanwhile is skipped. */
+	while (worker != cfg->max_sessions) {
+		if (ctl_send(kids[worker].ctl, &m, fd) == 0)
+			goto served;
+		close(kids[worker].ctl);
+		kids[worker].ctl = -1;
+		for (worker = 0; worker < cfg->max_sessions; worker++)
+			if (!kids[worker].busy && kids[worker].pid != 0 &&
+			    kids[worker].ctl != -1)
+				break;
+	}
+	if (slot == cfg->max_sessions || listener_spawn(cfg, kids, slot, fd) == -1 ||
+	    ctl_send(kids[slot].ctl, &m, fd) == -1) {
+		listener_refuse(fd, cfg->busy_reply, slot == cfg->max_sessions ?
+		    "too many session processes" : "cannot start a session", ip);
 		return 1;
 	}
-	if (pid == 0) {
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGCHLD, SIG_DFL);
-		signal(SIGHUP, SIG_IGN);
-		close(sigpipe_fds[0]);
-		close(sigpipe_fds[1]);
-		/* A session must not keep the ports bound after the parent is gone. */
-		for (i = 0; i < nlisteners; i++)
-			if (&listeners[i] != l)
-				close(listeners[i].fd);
-		close(l->fd);
-		for (i = 0; i < cfg->nchild_close; i++)
-			close(cfg->child_close[i]);
-		cfg->session(fd, l, &peer, cfg->arg);
-		_exit(0);
-	}
-	kids[slot].pid = pid;
-	kids[slot].peer = peer;
-	(*active)++;
+	worker = slot;
+served:
+	kids[worker].busy = true;
+	kids[worker].peer = peer;
 	close(fd);
 	return 1;
 }
@@ -187,18 +402,21 @@ listener_accept(struct listener *l, const struct listener_config *cfg,
 void
 listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 {
-	struct pollfd *pfd = xcalloc(n + 1, sizeof(*pfd));
+	struct pollfd *pfd = xcalloc(n + 1 + cfg->max_sessions, sizeof(*pfd));
+	unsigned *pfd_kid = xcalloc(n + 1 + cfg->max_sessions, sizeof(*pfd_kid));
 	struct child *kids = xcalloc(cfg->max_sessions, sizeof(*kids));
 	struct sigaction sa;
-	unsigned active = 0, i;
+	unsigned busy, i;
 	int64_t next_tick = util_now_ms() + LISTENER_TICK_MS;
 	char drain[64];
-	size_t k;
+	size_t k, np;
 
 	if (pipe2(sigpipe_fds, O_CLOEXEC | O_NONBLOCK) == -1)
 		fatal("pipe2");
 	listeners = ls;
 	nlisteners = n;
+	for (i = 0; i < cfg->max_sessions; i++)
+		kids[i].ctl = -1;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = listener_signal;
 	sigemptyset(&sa.sa_mask);
@@ -214,26 +432,38 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	sigaddset(&sa.sa_mask, SIGCHLD);
 	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 
-	for (k = 0; k < n; k++) {
-		pfd[k].fd = ls[k].fd;
-		pfd[k].events = POLLIN;
-	}
-	pfd[n].fd = sigpipe_fds[0];
-	pfd[n].events = POLLIN;
 	while (!listener_stop) {
 		int64_t now = util_now_ms();
 		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
 
-		if (poll(pfd, n + 1, timeout) == -1 && errno != EINTR)
+		for (k = 0; k < n; k++) {
+			pfd[k].fd = ls[k].fd;
+			pfd[k].events = POLLIN;
+		}
+		pfd[n].fd = sigpipe_fds[0];
+		pfd[n].events = POLLIN;
+		np = n + 1;
+		for (i = 0; i < cfg->max_sessions; i++)
+			if (kids[i].ctl != -1) {
+				pfd[np].fd = kids[i].ctl;
+				pfd[np].events = POLLIN;
+				pfd_kid[np++] = i;
+			}
+		if (poll(pfd, np, timeout) == -1 && errno != EINTR)
 			fatal("poll");
 		if (pfd[n].revents & POLLIN)
 			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
 				;
-		listener_reap(cfg, kids, &active);
+		listener_reap(cfg, kids);
+		/* "Done" before new connections: a client that saw its close is not over. */
+		for (k = n + 1; k < np; k++)
+			if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    kids[pfd_kid[k]].ctl == pfd[k].fd)
+				listener_child_input(cfg, kids, pfd_kid[k]);
 		/* Drain a burst, but boundedly so signals and reaping still get a turn. */
 		for (k = 0; k < n && !listener_stop; k++)
 			for (i = 0; (pfd[k].revents & POLLIN) && i < LISTENER_BURST; i++)
-				if (!listener_accept(&ls[k], cfg, kids, &active))
+				if (!listener_accept((unsigned)k, cfg, kids))
 					break;
 		if (util_now_ms() >= next_tick) {
 			if (cfg->tick != NULL)
@@ -241,7 +471,9 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 			next_tick = util_now_ms() + LISTENER_TICK_MS;
 		}
 	}
-	log_info("stopping: %u session(s) ended", active);
+	for (busy = 0, i = 0; i < cfg->max_sessions; i++)
+		busy += kids[i].busy;
+	log_info("stopping: %u session(s) ended", busy);
 	for (k = 0; k < n; k++)
 		close(ls[k].fd);
 	for (i = 0; i < cfg->max_sessions; i++)
@@ -252,5 +484,6 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 		if (kids[i].pid != 0)
 			waitpid(kids[i].pid, NULL, 0);
 	free(kids);
+	free(pfd_kid);
 	free(pfd);
 }

@@ -194,6 +194,11 @@ main(int argc, char *argv[])
 		    cfg.user ? cfg.user : "(current)");
 	if (!maildir_use_unnamed_tmp(&mdir))
 		log_info("maildir: O_TMPFILE not available here; using named tmp/ files");
+	housekeeping(NULL);	/* stale tmp/ files go before anything is said to be ready */
+	for (i = 0; i < n; i++)
+		log_info("listening on %s%s", ls[i].addr, ls[i].implicit_tls ? " (TLS)" : "");
+	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
+
 	/* Ready: the ports accept. Said before forking helpers, which must not hold ready_fd. */
 	if (ready_fd != -1) {
 		if (write(ready_fd, "ready\n", 6) == -1)
@@ -210,12 +215,8 @@ main(int argc, char *argv[])
 		server.index_fd = indexer_socks[1];
 		indexer_spawn();
 	}
-	housekeeping(NULL);
 	server.cfg = &cfg;
 	server.md = &mdir;
-	for (i = 0; i < n; i++)
-		log_info("listening on %s%s", ls[i].addr, ls[i].implicit_tls ? " (TLS)" : "");
-	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
 
 	snprintf(busy, sizeof(busy), "421 4.7.0 %s Error: too many connections, try again "
 	    "later\r\n", cfg.hostname);

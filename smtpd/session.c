@@ -19,6 +19,14 @@
 /* Command lines in flight plus one DATA read chunk. */
 #define SMTP_IN_MAX	(64 * 1024)
 
+/* After conn_flush() failed: the client does not read, or is gone. */
+static void
+smtp_log_send_failure(const struct smtp_session *s)
+{
+	log_info("client=%s cannot send replies; closing: %s", s->peer_ip,
+	    errno == ETIMEDOUT ? "timeout" : strerror(errno));
+}
+
 void
 smtp_reply(struct smtp_session *s, const char *line)
 {
@@ -32,7 +40,7 @@ smtp_reply(struct smtp_session *s, const char *line)
 	if (buf_unread(&s->conn.out) + n + 2 > SMTP_OUT_MAX &&
 	    conn_flush(&s->conn, (int)s->srv->cfg->idle_timeout * 1000) == -1) {
 		buf_reset(&s->conn.out);
-		log_warnx("cannot send replies; closing");
+		smtp_log_send_failure(s);
 		s->quit = true;
 		return;
 	}
@@ -195,8 +203,10 @@ smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
 		if (s->quit)
 			break;
 		/* Input ran dry: send what is queued, then wait (RFC 2920 §3.1). */
-		if (conn_flush(&s->conn, idle_ms) == -1)
+		if (conn_flush(&s->conn, idle_ms) == -1) {
+			smtp_log_send_failure(s);
 			goto done;
+		}
 		r = conn_fill(&s->conn, s->in_data ? (int)cfg->data_timeout * 1000 :
 		    smtp_command_wait_ms(s, idle_ms));
 		if (r == 1)
