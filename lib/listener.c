@@ -222,6 +222,7 @@ listener_child(int ctl, const struct listener_config *cfg)
 	char done = 'd';
 
 	for (;;) {
+		memset(&m, 0, sizeof(m));
 		if (ctl_recv(ctl, &m, &fd) != 1 || m.op != CTL_SERVE || fd == -1)
 			_exit(0);
 		hold = dup(fd);
