@@ -277,15 +277,17 @@ empty_maildir() {
 	find "$1/new" "$1/cur" "$1/tmp" -mindepth 1 -maxdepth 1 -type f -exec mv -t "$TRASH/$ntrash" {} +
 }
 
-# wait_idle lb|pf ROOT : no session process left (Letterbox: no more children than
-# when it became ready, e.g. its indexer) / empty queue (Postfix); then until the
+# wait_idle lb|pf ROOT : no client connection left (Letterbox keeps idle session
+# processes for reuse, so it waits for the connections, not the processes) / empty
+# queue (Postfix); then until the
 # server's tree has used no CPU for 0.3 s, so that work it does after the last reply
 # (an indexer catching up, Postfix's queue manager) is counted in the run it belongs to
 wait_idle() {
 	local i a b
 	for i in $(seq 600); do
 		if [ "$1" = lb ]; then
-			[ "$(nchildren "$LB_PID")" -le "$LB_BASE_CHILDREN" ] && break
+			[ "$(ss -Htn state established "( sport = :$LB_PORT )" | wc -l)" = 0 ] &&
+			    break
 		else
 			[ "$(pf_queue_count)" = 0 ] && break
 		fi

@@ -526,11 +526,26 @@ index_name_get(struct index *ix, DB_TXN *txn, const char *name, uint32_t *uid, u
 }
 
 /* Store rec under a new UID (rec->uid 0) or its own (rec->uid set: a rebuild). */
+/* Put rec (its uid set) under its UID and its name; next_uid is the caller's. */
+static int
+index_rec_store(struct index *ix, DB_TXN *txn, const struct index_rec *rec)
+{
+	uint32_t be;
+	DBT k, d;
+	int r;
+
+	if ((r = index_rec_put(ix, txn, rec)) != 0)
+		return r;
+	be = htonl(rec->uid);
+	index_dbt_set(&k, rec->name, strlen(rec->name));
+	index_dbt_set(&d, &be, 4);
+	return ix->byname->put(ix->byname, txn, &k, &d, 0);
+}
+
 int
 index_rec_insert(struct index *ix, DB_TXN *txn, struct index_rec *rec)
 {
-	uint32_t next, be;
-	DBT k, d;
+	uint32_t next;
 	int r;
 
 	if ((r = index_meta_get(ix->meta, txn, "next_uid", &next, DB_RMW)) != 0)
@@ -539,12 +554,7 @@ index_rec_insert(struct index *ix, DB_TXN *txn, struct index_rec *rec)
 		rec->uid = next;
 	if (rec->uid >= next && (r = index_meta_put(ix->meta, txn, "next_uid", rec->uid + 1)) != 0)
 		return r;
-	if ((r = index_rec_put(ix, txn, rec)) != 0)
-		return r;
-	be = htonl(rec->uid);
-	index_dbt_set(&k, rec->name, strlen(rec->name));
-	index_dbt_set(&d, &be, 4);
-	return ix->byname->put(ix->byname, txn, &k, &d, 0);
+	return index_rec_store(ix, txn, rec);
 }
 
 int
@@ -570,15 +580,19 @@ struct add_arg {
 	size_t			 n;
 };
 
+/* A whole batch reads and writes next_uid once: the indexer adds hundreds at a time. */
 static int
 index_add_txn(struct index *ix, DB_TXN *txn, void *arg)
 {
 	const struct add_arg *a = arg;
 	struct index_rec rec;
-	uint32_t uid;
+	uint32_t uid, next, first;
 	size_t i;
 	int r;
 
+	if ((r = index_meta_get(ix->meta, txn, "next_uid", &next, DB_RMW)) != 0)
+		return r;
+	first = next;
 	for (i = 0; i < a->n; i++) {
 		r = index_name_get(ix, txn, a->recs[i].name, &uid, DB_RMW);
 		if (r == 0)
@@ -586,10 +600,12 @@ index_add_txn(struct index *ix, DB_TXN *txn, void *arg)
 		if (r != DB_NOTFOUND)
 			return r;
 		rec = a->recs[i];
-		rec.uid = 0;
-		if ((r = index_rec_insert(ix, txn, &rec)) != 0)
+		rec.uid = next++;
+		if ((r = index_rec_store(ix, txn, &rec)) != 0)
 			return r;
 	}
+	if (next != first)
+		return index_meta_put(ix->meta, txn, "next_uid", next);
 	return 0;
 }
 

@@ -33,6 +33,7 @@
 #define INDEXER_DGRAM_MAX	(MAILDIR_NAME_MAX + 48)
 #define INDEXER_RETRY_MS	1000
 #define INDEXER_SETTLE_MS	500
+#define INDEXER_NAP_MS		20
 
 static volatile sig_atomic_t indexer_stop;
 /* The signal mask while waiting: SIGTERM and SIGINT are blocked at all other times. */
@@ -330,6 +331,13 @@ indexer_main(const char *dir, struct maildir *md, int sock, int64_t resync_ms)
 			pl.head = pl.n = 0;	/* the sync at reopen finds them */
 		} else if (pl.n == 0 && util_now_ms() >= next_resync)
 			next_resync = util_now_ms() + resync_ms;
+		/*
+		 * Busy: let reports gather for a moment, so that one wake-up and one
+		 * transaction serve many deliveries instead of one each (the datagram
+		 * queue, 512 by default, holds far more than a nap's worth).
+		 */
+		if (pl.n > pl.head)
+			indexer_wait(NULL, 0, INDEXER_NAP_MS);
 	}
 	if (ix != NULL)
 		indexer_flush(ix, md, &pl, batch, true);
