@@ -6,8 +6,8 @@
  * A session process serves one connection at a time and, when done, says so and
  * waits for the next: forking and tearing down a process per connection was the
  * largest single cost per message (bench/README.md), so processes are reused, up to
- * LISTENER_MAX_USE connections each (as Postfix's max_use), and idle ones beyond
- * LISTENER_SPARE are told to go. A new process is forked only when none is idle.
+ * LISTENER_MAX_USE connections each (as Postfix's max_use), and once a minute idle
+ * ones beyond LISTENER_SPARE are told to go. A new process is forked only when none is idle.
  * Over a limit the parent writes one short reply on the non-blocking socket and
  * closes it, so a flood of connections costs it almost nothing.
  *
@@ -37,7 +37,7 @@
 #define LISTENER_TICK_MS	60000
 #define LISTENER_BURST		32
 #define LISTENER_MAX_USE	100	/* connections per session process */
-#define LISTENER_SPARE		8	/* idle session processes kept */
+#define LISTENER_SPARE		8	/* idle session processes kept past a minute */
 
 struct child {
 	pid_t			pid;	/* 0 = free slot */
@@ -309,7 +309,7 @@ listener_idle(const struct listener_config *cfg, const struct child *kids)
 
 /* A control socket is readable: "done" messages, or EOF when the process died. */
 static void
-listener_child_input(const struct listener_config *cfg, struct child *kids, unsigned i)
+listener_child_input(struct child *kids, unsigned i)
 {
 	char buf[16];
 	ssize_t r;
@@ -326,9 +326,25 @@ listener_child_input(const struct listener_config *cfg, struct child *kids, unsi
 	if (!kids[i].busy)
 		return;
 	kids[i].busy = false;
-	if (++kids[i].served >= LISTENER_MAX_USE ||
-	    listener_idle(cfg, kids) > LISTENER_SPARE)
+	if (++kids[i].served >= LISTENER_MAX_USE)
 		listener_retire(&kids[i]);
+}
+
+/*
+ * Once a minute: idle session processes beyond LISTENER_SPARE go. Not at once when a
+ * session ends: under load many are idle for an instant between two connections,
+ * and retiring them then only means forking them again.
+ */
+static void
+listener_prune(const struct listener_config *cfg, struct child *kids)
+{
+	unsigned i, idle = listener_idle(cfg, kids);
+
+	for (i = 0; i < cfg->max_sessions && idle > LISTENER_SPARE; i++)
+		if (kids[i].pid != 0 && kids[i].ctl != -1 && !kids[i].busy) {
+			listener_retire(&kids[i]);
+			idle--;
+		}
 }
 
 /* One accept(); 1 if a connection was taken (served or refused), 0 if none waits. */
@@ -460,13 +476,14 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 		for (k = n + 1; k < np; k++)
 			if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) &&
 			    kids[pfd_kid[k]].ctl == pfd[k].fd)
-				listener_child_input(cfg, kids, pfd_kid[k]);
+				listener_child_input(kids, pfd_kid[k]);
 		/* Drain a burst, but boundedly so signals and reaping still get a turn. */
 		for (k = 0; k < n && !listener_stop; k++)
 			for (i = 0; (pfd[k].revents & POLLIN) && i < LISTENER_BURST; i++)
 				if (!listener_accept((unsigned)k, cfg, kids))
 					break;
 		if (util_now_ms() >= next_tick) {
+			listener_prune(cfg, kids);
 			if (cfg->tick != NULL)
 				cfg->tick(cfg->arg);
 			next_tick = util_now_ms() + LISTENER_TICK_MS;
