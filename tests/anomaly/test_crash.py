@@ -13,7 +13,7 @@ import shutil
 import signal
 import time
 
-from conftest import greet, message, send_mail, wait_for, strip_trace, RCPT
+from conftest import children, greet, message, send_mail, wait_for, strip_trace, RCPT
 from faults import alive, delivery_files, named_tmp
 
 HOUR = 3600
@@ -243,3 +243,44 @@ def test_sigterm_right_after_start_stops_the_daemon(make_server):
         finally:
             srv.stop()
         assert "stopping" in srv.read_log()
+
+
+def idle_session_pids(srv):
+    """Session processes waiting for their next connection: children that are neither
+    serving a connection nor the indexer (whose working directory is the Maildir)."""
+    busy = set(srv.session_pids())
+    out = []
+    for pid in children(srv.proc.pid):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if pid not in busy and os.path.realpath(cwd) != os.path.realpath(srv.maildir):
+            out.append(pid)
+    return out
+
+
+def test_session_processes_are_reused_and_replaced(make_server, connect):
+    # Connections are handed to idle session processes: many sessions, few processes.
+    # Killing the idle ones loses nothing: the next connection gets a new process.
+    srv = make_server(with_tls=False)
+    for i in range(5):
+        c = connect(srv.port)
+        greet(c)
+        assert send_mail(c, message(f"reuse {i}"))[0] == 250
+        assert c.cmd("QUIT")[0] == 221
+        assert c.closed()
+    pids = {int(l.split("[")[1].split("]")[0]) for l in srv.read_log().splitlines()
+            if " delivered " in l}
+    assert len(pids) < 5, pids                 # five sessions, fewer processes
+    idle = idle_session_pids(srv)
+    assert idle, "no idle session process kept for reuse"
+    for pid in idle:
+        os.kill(pid, signal.SIGKILL)
+        srv.expected_kills += 1
+    wait_for(lambda: not set(idle) & set(children(srv.proc.pid)),
+             what="killed session processes reaped")
+    c = connect(srv.port)
+    greet(c)
+    assert send_mail(c, message("after the kill"))[0] == 250
+    assert len(srv.messages("new")) == 6
