@@ -360,6 +360,14 @@ mem_one() {	# server rep
 	local s=$1 rep=$2 port root before after ready="" i hold out open
 	if [ "$s" = lb ]; then port=$LB_PORT root=$LB_PID
 	else port=$PF_PORT root=$PF_ROOT; fi
+	if [ "$s" = lb ]; then
+		# Letterbox keeps idle session processes for reuse too (pruned to 8 after a
+		# minute): a restart starts it without any, so that "before" has none and
+		# "after" counts one per connection
+		stop_letterbox
+		start_letterbox
+		root=$LB_PID
+	fi
 	if [ "$s" = pf ]; then
 		# Postfix keeps idle smtpd processes for reuse (max_idle 100 s): a reload makes
 		# them exit, so that "before" has none and "after" counts all 100

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/conf.h"
+#include "lib/util.h"
 
 #define CONF_FILE_MAX	(1024 * 1024)
 #define CONF_LINE_MAX	4096
@@ -254,37 +255,19 @@ int
 conf_load(const struct conf_key *keys, size_t nkeys, void *dst, const char *path,
     char *err, size_t errsz)
 {
-	struct stat st;
 	char *text;
-	ssize_t r;
-	size_t got = 0;
-	int fd, rc;
+	size_t len;
+	int rc;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errsz, "%s: %s", path, strerror(errno));
+	if (util_read_file(path, CONF_FILE_MAX, &text, &len) == -1) {
+		if (errno == EFBIG || errno == EINVAL)
+			snprintf(err, errsz, "%s: not a regular file of at most %d bytes", path,
+			    CONF_FILE_MAX);
+		else
+			snprintf(err, errsz, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size > CONF_FILE_MAX) {
-		snprintf(err, errsz, "%s: not a regular file of at most %d bytes", path,
-		    CONF_FILE_MAX);
-		close(fd);
-		return -1;
-	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-		snprintf(err, errsz, "%s: out of memory", path);
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, text + got, (size_t)st.st_size - got);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	rc = conf_parse(keys, nkeys, dst, text, got, path, err, errsz);
+	rc = conf_parse(keys, nkeys, dst, text, len, path, err, errsz);
 	free(text);
 	return rc;
 }

@@ -3,13 +3,16 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/util.h"
@@ -163,6 +166,52 @@ util_random_hex(char *out, size_t n)
 		out[2 * i + 1] = hex[raw[i] & 15];
 	}
 	out[2 * n] = '\0';
+}
+
+int
+util_read_file(const char *path, size_t max_bytes, char **out, size_t *len_out)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	char *data;
+	int fd, saved;
+
+	*out = NULL;
+	*len_out = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1)
+		saved = errno;
+	else if (!S_ISREG(st.st_mode))
+		saved = EINVAL;
+	else if ((uint64_t)st.st_size > max_bytes)
+		saved = EFBIG;
+	else
+		saved = 0;
+	if (saved != 0) {
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	while (got < (size_t)st.st_size) {
+		r = read(fd, data + got, (size_t)st.st_size - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	data[got] = '\0';
+	*out = data;
+	*len_out = got;
+	return 0;
 }
 
 int64_t

@@ -35,6 +35,13 @@ void	util_random(void *buf, size_t n);
 /* n random bytes as 2n lowercase hex digits + NUL into out (size >= 2n + 1). */
 void	util_random_hex(char *out, size_t n);
 
+/*
+ * Read the regular file at path, at most max_bytes, into a fresh buffer (one spare
+ * NUL byte after the data, so an empty file still gets a valid pointer); the caller
+ * frees *out. 0, or -1 with errno (EFBIG: larger than max_bytes; EINVAL: not a file).
+ */
+int	util_read_file(const char *path, size_t max_bytes, char **out, size_t *len_out);
+
 /* Monotonic milliseconds. */
 int64_t	util_now_ms(void);
 

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/util.h"
 #include "tests/fuzz/fuzz.h"
 
 /* Harnesses without an initializer leave this NULL. */
@@ -34,34 +35,14 @@ replay_cmp(const void *a, const void *b)
 static int
 replay_file(const char *path)
 {
-	struct stat st;
-	uint8_t *data;
-	size_t got = 0;
-	ssize_t r;
-	int fd;
+	char *data;
+	size_t len;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1) {
+	if (util_read_file(path, SIZE_MAX, &data, &len) == -1) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
 		return -1;
 	}
-	/* One spare byte so that an empty file still gets a valid, non-NULL pointer. */
-	if ((data = malloc((size_t)st.st_size + 1)) == NULL) {
-		fprintf(stderr, "replay: %s: out of memory\n", path);
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, data + got, (size_t)st.st_size - got);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	LLVMFuzzerTestOneInput(data, got);
+	LLVMFuzzerTestOneInput((const uint8_t *)data, len);
 	free(data);
 	replay_count++;
 	return 0;
