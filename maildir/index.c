@@ -631,6 +631,18 @@ index_lookup(struct index *ix, const char *base, struct index_rec *out)
 }
 
 int
+index_lookup_uid(struct index *ix, uint32_t uid, struct index_rec *out)
+{
+	int r;
+
+	if ((r = index_rec_get(ix, NULL, uid, out, 0)) == DB_NOTFOUND)
+		return 0;
+	if (r == 0)
+		return 1;
+	return index_fail(ix, r, "lookup");
+}
+
+int
 index_foreach(struct index *ix, int (*cb)(const struct index_rec *, void *), void *arg)
 {
 	unsigned char vb[INDEX_REC_HDR + MAILDIR_NAME_MAX];

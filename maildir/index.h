@@ -70,8 +70,9 @@ long	index_verify(struct index *ix, struct maildir *md,
 /* Every record in UID order; a non-zero return from cb stops and is returned. */
 int	index_foreach(struct index *ix, int (*cb)(const struct index_rec *, void *),
 	    void *arg);
-/* 1 found, 0 not found, -1 error. */
+/* By base name (the POP3 UIDL) or by UID: 1 found, 0 not found, -1 error. */
 int	index_lookup(struct index *ix, const char *base, struct index_rec *out);
+int	index_lookup_uid(struct index *ix, uint32_t uid, struct index_rec *out);
 
 /*
  * Rebuild dir from the Maildir: read what can still be read of the old index (UIDs,
