@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 static void __attribute__((noreturn, format(printf, 1, 2)))
 die(const char *fmt, ...)
 {
@@ -36,37 +38,6 @@ die(const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n");
 	exit(2);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct(const double *v, long n, double p)
-{
-	long i = (long)(p * (double)n + 0.999999) - 1;
-
-	if (n == 0)
-		return 0;
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
 }
 
 enum mode { M_FSYNC, M_FDATASYNC, M_NONE };

@@ -53,6 +53,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 #define REPLY_MAX	4096
 #define POLL_NS		5000000L	/* e2e: scan new/ every 5 ms */
 #define HEAD_READ	65536		/* bytes of a file searched for X-Bench-Id */
@@ -79,15 +81,6 @@ static size_t body_len;
 static char runid[32];
 static pthread_mutex_t errlock = PTHREAD_MUTEX_INITIALIZER;
 static long errors_printed;
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double
 cpu_self(void)
@@ -501,29 +494,6 @@ check_maildir(struct check *k)
 }
 
 /* ------------------------------------------------------------------ modes */
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-pct(const double *v, long n, double p)
-{
-	long i;
-
-	if (n == 0)
-		return 0;
-	i = (long)(p * (double)n + 0.999999) - 1;
-	if (i < 0)
-		i = 0;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
-}
 
 static int
 run_load(void)

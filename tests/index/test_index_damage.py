@@ -124,15 +124,20 @@ def check_after(srv, before, snap_before, snap_after):
     return after
 
 
+def populated_and_damaged(make_server, kind, path):
+    """A populated Maildir whose index then gets damage `kind` (reproducibly per
+    kind and repair path); returns the server, the dump and the Maildir before it."""
+    rng = random.Random(f"{kind}/{path}")
+    srv, before = populated(make_server)
+    snap = snapshot(srv.maildir)
+    apply_damage(os.path.join(srv.maildir, INDEX_DIR), kind, rng)
+    return srv, before, snap
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind", INDEX_DB)
 def test_damaged_index_db_is_detected_and_rebuilt(make_server, kind, path):
-    rng = random.Random(f"{kind}/{path}")
-    srv, before = populated(make_server)
-    ixdir = os.path.join(srv.maildir, INDEX_DIR)
-    snap = snapshot(srv.maildir)
-    apply_damage(ixdir, kind, rng)
-
+    srv, before, snap = populated_and_damaged(make_server, kind, path)
     rc, out = verify(srv.conf_path)
     assert rc == 1, f"damage ({kind}) not detected: exit {rc}\n{out}"
     assert "damaged" in out or mismatches(out), out
@@ -154,12 +159,7 @@ def test_damaged_index_db_is_detected_and_rebuilt(make_server, kind, path):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("kind", ENV_FILES)
 def test_garbage_in_environment_files_is_survived(make_server, kind, path):
-    rng = random.Random(f"{kind}/{path}")
-    srv, before = populated(make_server)
-    ixdir = os.path.join(srv.maildir, INDEX_DIR)
-    snap = snapshot(srv.maildir)
-    apply_damage(ixdir, kind, rng)
-
+    srv, before, snap = populated_and_damaged(make_server, kind, path)
     rc, out = verify(srv.conf_path)
     assert rc in (0, 1), out
     if rc == 0:
