@@ -1,5 +1,5 @@
 # Letterbox — one non-recursive GNU Makefile (style.md §5.10).
-#   make                 build bin/letterbox-smtpd
+#   make                 build bin/letterbox-smtpd, bin/letterbox-pop3d, bin/letterbox
 #   make SANITIZE=address,undefined   the same into build/asan/
 #   make test            everything CI runs (see tests/run.sh)
 #   make run             build and start a development server (scripts/dev-run.sh)
@@ -14,9 +14,9 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wimplicit-fallthrough -Wwrite-strings -Wvla -Wundef
 HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 HARDEN_LD := -pie -Wl,-z,relro,-z,now
-PKGS    := openssl
+PKGS    := openssl libsodium
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto) -ldb-5.3
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsodium) -ldb-5.3 -lpam
 
 ifdef SANITIZE
 BUILD   ?= build/asan
@@ -43,12 +43,21 @@ LIB_SRCS += lib/listener.c
 LIB_SRCS += lib/privdrop.c
 LIB_SRCS += lib/xmalloc.c
 LIB_SRCS += lib/util.c
+LIB_SRCS += lib/sasl.c
+LIB_SRCS += lib/helper.c
+LIB_SRCS += lib/daemon.c
 LIB_SRCS += maildir/maildir.c
 LIB_SRCS += maildir/scan.c
 LIB_SRCS += maildir/index.c
 LIB_SRCS += maildir/index_sync.c
 LIB_SRCS += maildir/index_rebuild.c
 LIB_SRCS += maildir/indexer.c
+# auth/: the auth process, PAM, app passwords, throttling (shared by both daemons).
+LIB_SRCS += auth/throttle.c
+LIB_SRCS += auth/apppass.c
+LIB_SRCS += auth/verify.c
+LIB_SRCS += auth/authd.c
+LIB_SRCS += auth/client.c
 
 # smtpd/: everything but main.c links into tests and fuzzers unchanged.
 SMTPD_SRCS += smtpd/address.c
@@ -61,10 +70,21 @@ SMTPD_SRCS += smtpd/cmd_tls.c
 SMTPD_SRCS += smtpd/cmd_envelope.c
 SMTPD_SRCS += smtpd/cmd_data.c
 
+# pop3d/: the same: main.c alone stays out of the library.
+POP3D_SRCS += pop3d/retr.c
+POP3D_SRCS += pop3d/maildrop.c
+POP3D_SRCS += pop3d/session.c
+POP3D_SRCS += pop3d/commands.c
+POP3D_SRCS += pop3d/cmd_session.c
+POP3D_SRCS += pop3d/cmd_auth.c
+POP3D_SRCS += pop3d/cmd_mail.c
+
 LIB_OBJS   := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 SMTPD_OBJS := $(SMTPD_SRCS:%.c=$(BUILD)/%.o)
+POP3D_OBJS := $(POP3D_SRCS:%.c=$(BUILD)/%.o)
 LIBA       := $(BUILD)/libletterbox.a
 SMTPDA     := $(BUILD)/libsmtpd.a
+POP3DA     := $(BUILD)/libpop3d.a
 
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -73,15 +93,16 @@ FUZZ_REGRESS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz-regress/%)
 
 CLI_SRCS += cli/main.c
 CLI_SRCS += cli/cmd_index.c
+CLI_SRCS += cli/cmd_passwd.c
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 
-PROGS := $(BUILD)/letterbox-smtpd $(BUILD)/letterbox
+PROGS := $(BUILD)/letterbox-smtpd $(BUILD)/letterbox-pop3d $(BUILD)/letterbox
 
 .PHONY: all test check check-asan unit fuzz fuzz-regress lint run clean deps
 ifdef SANITIZE
 all: $(PROGS)
 else
-all: $(PROGS) bin/letterbox-smtpd bin/letterbox
+all: $(PROGS) bin/letterbox-smtpd bin/letterbox-pop3d bin/letterbox
 endif
 
 bin/%: $(BUILD)/%
@@ -98,25 +119,31 @@ $(LIBA): $(LIB_OBJS)
 $(SMTPDA): $(SMTPD_OBJS)
 	rm -f $@; ar rcs $@ $^
 
+$(POP3DA): $(POP3D_OBJS)
+	rm -f $@; ar rcs $@ $^
+
 $(BUILD)/letterbox-smtpd: $(BUILD)/smtpd/main.o $(SMTPDA) $(LIBA)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+$(BUILD)/letterbox-pop3d: $(BUILD)/pop3d/main.o $(POP3DA) $(LIBA)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
 $(BUILD)/letterbox: $(CLI_OBJS) $(LIBA)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
 # Unit tests: one binary per tests/unit/test_*.c, linked against the real modules.
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(SMTPDA) $(LIBA)
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(SMTPDA) $(POP3DA) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(SMTPDA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< $(SMTPDA) $(POP3DA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do $$t; done
 
 # Fuzz harnesses linked to a replay main (dropbear's fuzzstandalone idea), so the corpus is
 # replayed by every build, gcc included.
-$(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SMTPDA) $(LIBA)
+$(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SMTPDA) $(POP3DA) $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< tests/fuzz/replay_main.c $(SMTPDA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -o $@ $< tests/fuzz/replay_main.c $(SMTPDA) $(POP3DA) $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
 
 fuzz-regress: $(FUZZ_REGRESS)
 	@set -e; for f in $(FUZZ_REGRESS); do n=$$(basename $$f); $$f tests/fuzz/corpus/$$n; done
@@ -128,7 +155,7 @@ fuzz:
 	@set -e; for s in $(FUZZ_SRCS); do n=$$(basename $$s .c); \
 	  echo "clang $$n"; \
 	  clang $(CSTD) -g -O1 -I. -fsanitize=fuzzer,address,undefined $(DEP_CFLAGS) -o $(FUZZ_BUILD)/$$n $$s \
-	    $(LIB_SRCS) $(SMTPD_SRCS) $(DEP_LIBS); done
+	    $(LIB_SRCS) $(SMTPD_SRCS) $(POP3D_SRCS) $(DEP_LIBS); done
 
 # variableScope is off: KNF declares locals at the top of the function (style.md §5),
 # which that check flags everywhere by design.
@@ -136,7 +163,7 @@ lint:
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
 	  --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem --suppress=variableScope \
 	  --quiet \
-	  lib maildir smtpd cli tests/unit tests/fuzz
+	  lib maildir auth smtpd pop3d cli tests/unit tests/fuzz
 
 test check:
 	scripts/install-deps.sh

@@ -10,5 +10,7 @@
 
 /* "letterbox index verify|sync|rebuild|dump" */
 int	cli_index(const struct settings *cfg, int argc, char *argv[]);
+/* "letterbox passwd add|remove NAME | list" */
+int	cli_passwd(const struct settings *cfg, int argc, char *argv[]);
 
 #endif

@@ -17,11 +17,15 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr, "usage: letterbox [-f config] index verify|sync|rebuild|dump\n"
+	    "       letterbox [-f config] passwd add|remove NAME | list\n"
 	    "  index verify   compare the index with the Maildir, change nothing\n"
 	    "                 (exit 0: they agree, 1: mismatches were listed)\n"
 	    "  index sync     bring the index up to date with the Maildir\n"
 	    "  index rebuild  recreate the index from the Maildir, keeping readable UIDs\n"
-	    "  index dump     print UIDVALIDITY, the next UID and every record\n");
+	    "  index dump     print UIDVALIDITY, the next UID and every record\n"
+	    "  passwd add NAME     make an app password for device NAME and print it once\n"
+	    "  passwd remove NAME  revoke it\n"
+	    "  passwd list         the devices that have one\n");
 	exit(EX_USAGE);
 }
 
@@ -50,6 +54,8 @@ main(int argc, char *argv[])
 	}
 	if (strcmp(argv[0], "index") == 0)
 		rc = cli_index(&cfg, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "passwd") == 0)
+		rc = cli_passwd(&cfg, argc - 1, argv + 1);
 	else
 		usage();
 	settings_free(&cfg);

@@ -113,6 +113,14 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 void
+buf_commit(struct buf *b, size_t n)
+{
+	if (n > b->cap - b->len)
+		abort();	/* a caller wrote past buf_reserve(): never continue */
+	b->len += n;
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	b->rpos += n;

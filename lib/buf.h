@@ -35,6 +35,9 @@ static inline char	*buf_head(const struct buf *b) { return b->data + b->rpos; }
 static inline size_t	buf_room(const struct buf *b) { return b->cap - b->len; }
 
 void	buf_consume(struct buf *b, size_t n);	/* n <= buf_unread() */
+/* The free space after the data (buf_reserve first), and n bytes written into it. */
+static inline char	*buf_tail(const struct buf *b) { return b->data + b->len; }
+void	buf_commit(struct buf *b, size_t n);		/* n <= buf_room() */
 void	buf_compact(struct buf *b);		/* move unread bytes to data[0] */
 void	buf_reset(struct buf *b);		/* drop all bytes, keep storage */
 

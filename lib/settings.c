@@ -25,6 +25,13 @@ static const struct conf_key settings_keys[] = {
 	{ "user",			CONF_STR,	NULL, NOLIMIT, S(user) },
 	{ "smtp_listen",		CONF_LIST,	"127.0.0.1:25", NOLIMIT, S(smtp_listen) },
 	{ "smtps_listen",		CONF_LIST,	NULL, NOLIMIT, S(smtps_listen) },
+	{ "pop3_listen",		CONF_LIST,	NULL, NOLIMIT, S(pop3_listen) },
+	{ "pop3s_listen",		CONF_LIST,	NULL, NOLIMIT, S(pop3s_listen) },
+	{ "pop3_idle_timeout",		CONF_SECONDS,	"10m", 1, 86400, S(pop3_idle_timeout) },
+	{ "pop3_session_timeout",	CONF_SECONDS,	"4h", 1, 7 * 86400, S(pop3_session_timeout) },
+	{ "plaintext_auth_loopback",	CONF_BOOL,	"no", NOLIMIT, S(plaintext_auth_loopback) },
+	{ "pam_service",		CONF_STR,	"letterbox", NOLIMIT, S(pam_service) },
+	{ "state_dir",			CONF_STR,	"/var/lib/letterbox", NOLIMIT, S(state_dir) },
 	{ "tls_cert",			CONF_STR,	NULL, NOLIMIT, S(tls_cert) },
 	{ "tls_key",			CONF_STR,	NULL, NOLIMIT, S(tls_key) },
 	{ "max_message_size",		CONF_SIZE,	"35M", 1024, 1ULL << 30, S(max_message_size) },
@@ -93,12 +100,33 @@ settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
 			return -1;
 		}
 	}
+	for (i = 0; i < s->pop3_listen.n + s->pop3s_listen.n; i++) {
+		const char *a = i < s->pop3_listen.n ? s->pop3_listen.v[i] :
+		    s->pop3s_listen.v[i - s->pop3_listen.n];
+
+		if (util_parse_listen(a, &sa) == -1) {
+			snprintf(err, errsz, "%s: \"%.64s\" is not ADDRESS:PORT", name, a);
+			return -1;
+		}
+	}
+	if (s->pam_service[0] == '\0' || strchr(s->pam_service, '/') != NULL) {
+		snprintf(err, errsz, "%s: pam_service: a file name in /etc/pam.d", name);
+		return -1;
+	}
+	if (s->state_dir[0] != '/') {
+		snprintf(err, errsz, "%s: state_dir: must be an absolute path", name);
+		return -1;
+	}
 	if ((s->tls_cert == NULL) != (s->tls_key == NULL)) {
 		snprintf(err, errsz, "%s: tls_cert and tls_key go together", name);
 		return -1;
 	}
 	if (s->smtps_listen.n > 0 && s->tls_cert == NULL) {
 		snprintf(err, errsz, "%s: smtps_listen needs tls_cert and tls_key", name);
+		return -1;
+	}
+	if (s->pop3s_listen.n > 0 && s->tls_cert == NULL) {
+		snprintf(err, errsz, "%s: pop3s_listen needs tls_cert and tls_key", name);
 		return -1;
 	}
 	return 0;

@@ -19,6 +19,13 @@ struct settings {
 	char			*user;			/* drop to this user after binding */
 	struct conf_list	 smtp_listen;		/* MX: plain, STARTTLS offered */
 	struct conf_list	 smtps_listen;		/* implicit TLS (RFC 8314) */
+	struct conf_list	 pop3_listen;		/* POP3: plain, STLS offered */
+	struct conf_list	 pop3s_listen;		/* POP3 over implicit TLS (995) */
+	unsigned long long	 pop3_idle_timeout;	/* RFC 1939 §3: at least 10 minutes */
+	unsigned long long	 pop3_session_timeout;
+	int			 plaintext_auth_loopback; /* logins without TLS from loopback */
+	char			*pam_service;		/* /etc/pam.d/<this> */
+	char			*state_dir;		/* app passwords */
 	char			*tls_cert;
 	char			*tls_key;
 	unsigned long long	 max_message_size;

@@ -59,7 +59,7 @@ maildir_scan(struct maildir *md, int (*cb)(const struct maildir_entry *, void *)
 }
 
 bool
-maildir_name_size(const char *name, size_t baselen, uint64_t *size_out)
+maildir_name_field(const char *name, size_t baselen, char key, uint64_t *value_out)
 {
 	const char *p = name, *end = name + baselen;
 	uint64_t n;
@@ -67,18 +67,24 @@ maildir_name_size(const char *name, size_t baselen, uint64_t *size_out)
 	/* Maildir++: ",S=<size>" among the comma-separated fields after the host. */
 	while ((p = memchr(p, ',', (size_t)(end - p))) != NULL) {
 		p++;
-		if (end - p >= 3 && p[0] == 'S' && p[1] == '=' && p[2] >= '0' && p[2] <= '9') {
+		if (end - p >= 3 && p[0] == key && p[1] == '=' && p[2] >= '0' && p[2] <= '9') {
 			n = 0;
 			for (p += 2; p < end && *p >= '0' && *p <= '9'; p++) {
 				if (n > (UINT64_MAX - 9) / 10)
 					return false;
 				n = n * 10 + (uint64_t)(*p - '0');
 			}
-			*size_out = n;
+			*value_out = n;
 			return true;
 		}
 	}
 	return false;
+}
+
+bool
+maildir_name_size(const char *name, size_t baselen, uint64_t *size_out)
+{
+	return maildir_name_field(name, baselen, 'S', size_out);
 }
 
 bool

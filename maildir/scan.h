@@ -28,6 +28,11 @@ int	maildir_scan(struct maildir *md, int (*cb)(const struct maildir_entry *, voi
 
 /* The ",S=<n>" size in the base name (name[0..baselen)). false if there is none. */
 bool	maildir_name_size(const char *name, size_t baselen, uint64_t *size_out);
+/*
+ * Any numeric ",<key>=<n>" field of the base name: 'S' is the file size (Maildir++),
+ * 'W' the size with CRLF line ends (Dovecot writes it for LF files). false if absent.
+ */
+bool	maildir_name_field(const char *name, size_t baselen, char key, uint64_t *value_out);
 /* Delivery time from the leading "<seconds>.M<usec>" (usec 0 if absent). */
 bool	maildir_name_time(const char *name, uint64_t *sec_out, uint32_t *usec_out);
 /* Flags of the ":2,<flags>" suffix as a bit set: 'A'..'Z' bits 0-25, 'a'..'z' 26-51. */

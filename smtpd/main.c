@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/daemon.h"
+#include "lib/helper.h"
 #include "lib/listener.h"
 #include "lib/log.h"
 #include "lib/privdrop.h"
@@ -26,10 +28,9 @@
 #include "smtpd/session.h"
 
 #define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
-#define INDEXER_RESPAWN_MAX	5
 
 static struct smtp_server server;
-static pid_t indexer_pid = -1;
+static struct helper indexer;
 static int indexer_socks[2] = { -1, -1 };	/* [0] indexer reads, [1] sessions write */
 static char index_dir[PATH_MAX];
 static struct listener *listeners;
@@ -56,46 +57,28 @@ session_main(int fd, const struct listener *l, const struct sockaddr_storage *pe
 	smtp_session_serve(arg, fd, l->implicit_tls, peer);
 }
 
-static void
-indexer_spawn(void)
+static pid_t
+indexer_spawn(void *arg)
 {
 	int *fds = xcalloc(nlisteners + 1, sizeof(*fds));
 	size_t i;
+	pid_t pid;
 
+	(void)arg;
 	for (i = 0; i < nlisteners; i++)
 		fds[i] = listeners[i].fd;
 	fds[nlisteners] = indexer_socks[1];
-	if ((indexer_pid = indexer_start(index_dir, &mdir, indexer_socks[0],
-	    (int64_t)cfg.index_resync * 1000, fds, nlisteners + 1)) == -1)
-		log_warn("cannot start the indexer");
+	pid = indexer_start(index_dir, &mdir, indexer_socks[0],
+	    (int64_t)cfg.index_resync * 1000, fds, nlisteners + 1);
 	free(fds);
+	return pid;
 }
 
-/*
- * A helper child ended: the indexer is restarted at once, unless it keeps dying
- * (INDEXER_RESPAWN_MAX times within a minute): then once a minute, from housekeeping.
- */
 static void
 child_reaped(pid_t pid, int status, void *arg)
 {
-	static int64_t window_start;
-	static int deaths;
-	int64_t now = util_now_ms();
-
 	(void)arg;
-	if (pid != indexer_pid)
-		return;
-	indexer_pid = -1;
-	if (now - window_start > 60000) {
-		window_start = now;
-		deaths = 0;
-	}
-	if (++deaths <= INDEXER_RESPAWN_MAX) {
-		log_warnx("indexer exited (status %#x); restarting", status);
-		indexer_spawn();
-	} else
-		log_warnx("indexer exited (status %#x) %d times in a minute; retrying in a "
-		    "minute", status, deaths);
+	helper_reaped(&indexer, pid, status);
 }
 
 static void
@@ -105,8 +88,7 @@ housekeeping(void *arg)
 	int n;
 
 	(void)arg;
-	if (indexer_socks[0] != -1 && indexer_pid == -1)
-		indexer_spawn();
+	helper_tick(&indexer);
 	/* maildir(5): stale tmp/ files go after 36 hours; look once an hour. */
 	if (ticks++ % 60 != 0)
 		return;
@@ -125,8 +107,7 @@ main(int argc, char *argv[])
 	gid_t owner_gid = (gid_t)-1;
 	struct passwd *pw;
 	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
-	sigset_t stopsigs;
-	size_t i, n;
+	size_t n;
 
 	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
 		switch (ch) {
@@ -140,15 +121,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	/*
-	 * A stop request during start-up (even just after the readiness line) waits
-	 * until listener_run() can act on it and stop the helpers too; by default it
-	 * would kill this process alone and orphan the indexer.
-	 */
-	sigemptyset(&stopsigs);
-	sigaddset(&stopsigs, SIGTERM);
-	sigaddset(&stopsigs, SIGINT);
-	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
+	daemon_hold_stop_signals();
 	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "letterbox-smtpd: %s\n", err);
 		return 1;
@@ -166,16 +139,7 @@ main(int argc, char *argv[])
 	log_init("letterbox-smtpd", foreground_log, verbose);
 	umask(077);
 
-	n = cfg.smtp_listen.n + cfg.smtps_listen.n;
-	ls = xcalloc(n, sizeof(*ls));
-	for (i = 0; i < n; i++) {
-		bool tls = i >= cfg.smtp_listen.n;
-		const char *a = tls ? cfg.smtps_listen.v[i - cfg.smtp_listen.n] :
-		    cfg.smtp_listen.v[i];
-
-		if (listener_bind(&ls[i], a, tls, err, sizeof(err)) == -1)
-			fatalx("listen: %s", err);
-	}
+	ls = daemon_bind(&cfg.smtp_listen, &cfg.smtps_listen, &n);
 	if (geteuid() == 0 && cfg.user != NULL && (pw = getpwnam(cfg.user)) != NULL) {
 		owner_uid = pw->pw_uid;
 		owner_gid = pw->pw_gid;
@@ -195,16 +159,9 @@ main(int argc, char *argv[])
 	if (!maildir_use_unnamed_tmp(&mdir))
 		log_info("maildir: O_TMPFILE not available here; using named tmp/ files");
 	housekeeping(NULL);	/* stale tmp/ files go before anything is said to be ready */
-	for (i = 0; i < n; i++)
-		log_info("listening on %s%s", ls[i].addr, ls[i].implicit_tls ? " (TLS)" : "");
 	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
-
 	/* Ready: the ports accept. Said before forking helpers, which must not hold ready_fd. */
-	if (ready_fd != -1) {
-		if (write(ready_fd, "ready\n", 6) == -1)
-			log_warn("readiness fd %d", ready_fd);
-		close(ready_fd);
-	}
+	daemon_ready(ready_fd, ls, n);
 	listeners = ls;
 	nlisteners = n;
 	server.index_fd = -1;
@@ -213,7 +170,8 @@ main(int argc, char *argv[])
 		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, indexer_socks) == -1)
 			fatal("socketpair");
 		server.index_fd = indexer_socks[1];
-		indexer_spawn();
+		helper_init(&indexer, "indexer", indexer_spawn, NULL);
+		helper_spawn(&indexer);
 	}
 	server.cfg = &cfg;
 	server.md = &mdir;
@@ -231,10 +189,7 @@ main(int argc, char *argv[])
 	lc.child_close = &indexer_socks[0];	/* sessions only write to the indexer */
 	lc.nchild_close = indexer_socks[0] != -1 ? 1 : 0;
 	listener_run(ls, n, &lc);
-	if (indexer_pid != -1) {
-		kill(indexer_pid, SIGTERM);
-		waitpid(indexer_pid, NULL, 0);
-	}
+	helper_stop(&indexer);
 	free(ls);
 	return 0;
 }

@@ -314,3 +314,232 @@ def send_mail(c, body, mail_from="<sender@example.net>", rcpt=f"<{RCPT}>"):
         body = body.encode()
     c.send(body + b".\r\n")
     return c.reply()
+
+
+# --- POP3 and authentication ------------------------------------------------------
+# The POP3 tests run smtpd and pop3d together on one config, as the owner would, with
+# a real system account checked by real PAM (scripts/test-account.sh creates it and
+# the PAM service letterbox-test). Both need root; CI runs as root.
+
+POP3D = os.path.join(TOP, BUILD, "letterbox-pop3d")
+CLI = os.path.join(TOP, BUILD, "letterbox")
+TEST_PAM_SERVICE = "letterbox-test"
+
+
+@pytest.fixture(scope="session")
+def test_account():
+    """(user, password) of the test account, created with its PAM service."""
+    if os.geteuid() != 0:
+        pytest.skip("POP3 and PAM tests need root: they create a system account")
+    out = subprocess.run([os.path.join(TOP, "scripts", "test-account.sh")], check=True,
+                         capture_output=True, text=True).stdout.split()
+    return out[0], out[1]
+
+
+def start_daemon(program, conf_path, log_path):
+    """Start program -d -v -f conf; return the Popen once it says it is ready."""
+    rfd, wfd = os.pipe()
+    log = open(log_path, "w")
+    proc = subprocess.Popen([program, "-d", "-v", "-f", conf_path, "-r", str(wfd)],
+                            pass_fds=(wfd,), stdout=log, stderr=subprocess.STDOUT)
+    os.close(wfd)
+    with os.fdopen(rfd) as r:
+        ready = r.readline()
+    if ready != "ready\n":
+        proc.wait(timeout=10)
+        log.close()
+        with open(log_path) as f:
+            raise RuntimeError(f"{program} did not start:\n" + f.read())
+    return proc, log
+
+
+class MailSystem:
+    """smtpd + pop3d on one generated config, running as the test account.
+
+    Ports: .smtp_port, .smtps_port, .pop3_port (STLS), .pop3s_port (implicit TLS).
+    Logs: .smtpd_log, .pop3d_log. The app-password store is in .state_dir."""
+
+    def __init__(self, root, tls_files, account, extra, smtpd=True):
+        self.root = root
+        self.user, self.password = account
+        self.expected_kills = 0
+        self.smtp_port, self.smtps_port = free_port(), free_port()
+        self.pop3_port, self.pop3s_port = free_port(), free_port()
+        self.maildir = os.path.join(root, "Maildir")
+        self.state_dir = os.path.join(root, "state")
+        self.conf_path = os.path.join(root, "letterbox.conf")
+        self.smtpd_log = os.path.join(root, "smtpd.log")
+        self.pop3d_log = os.path.join(root, "pop3d.log")
+        pw = pwd.getpwnam(self.user)
+        os.mkdir(self.state_dir, 0o700)
+        os.chown(self.state_dir, pw.pw_uid, pw.pw_gid)
+        lines = [
+            "hostname mx.example.test",
+            f"domains {DOMAIN} example.net",
+            f"local_parts {OWNER} postmaster",
+            f"maildir {self.maildir}",
+            f"user {self.user}",
+            f"smtp_listen 127.0.0.1:{self.smtp_port}",
+            f"smtps_listen 127.0.0.1:{self.smtps_port}",
+            f"pop3_listen 127.0.0.1:{self.pop3_port}",
+            f"pop3s_listen 127.0.0.1:{self.pop3s_port}",
+            f"tls_cert {tls_files[0]}", f"tls_key {tls_files[1]}",
+            f"pam_service {TEST_PAM_SERVICE}",
+            f"state_dir {self.state_dir}",
+        ]
+        lines += [f"{k} {v}" for k, v in extra.items()]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.procs = []
+        if smtpd:
+            self.smtpd, log = start_daemon(SMTPD, self.conf_path, self.smtpd_log)
+            self.procs.append((self.smtpd, log))
+        self.pop3d, log = start_daemon(POP3D, self.conf_path, self.pop3d_log)
+        self.procs.append((self.pop3d, log))
+
+    def read_log(self, which="pop3d"):
+        with open(self.pop3d_log if which == "pop3d" else self.smtpd_log) as f:
+            return f.read()
+
+    def messages(self, sub="new"):
+        d = os.path.join(self.maildir, sub)
+        return sorted(os.path.join(d, n) for n in os.listdir(d))
+
+    def deliver(self, body=None, count=1, subject="test"):
+        """Deliver count messages through smtpd; returns their subjects."""
+        subjects = []
+        for i in range(count):
+            c = Client(self.smtp_port)
+            greet(c)
+            subj = f"{subject} {i} {time.time_ns()}"
+            code, _ = send_mail(c, body if body is not None else message(subject=subj))
+            assert code == 250
+            c.cmd("QUIT")
+            c.close()
+            subjects.append(subj)
+        return subjects
+
+    def cli(self, *args, check=True):
+        """Run `letterbox -f conf args...` (as root, as an administrator would)."""
+        return subprocess.run([CLI, "-f", self.conf_path, *args], capture_output=True,
+                              text=True, check=check)
+
+    def add_app_password(self, device):
+        out = self.cli("passwd", "add", device).stdout
+        return out.split(": ", 1)[1].split()[0]
+
+    def stop(self):
+        for proc, log in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
+
+
+@pytest.fixture
+def make_mailsys(tmp_path, tls_files, test_account):
+    """make_mailsys(**settings): smtpd + pop3d with those config keys added."""
+    systems = []
+
+    def start(smtpd=True, **extra):
+        root = tmp_path / f"sys{len(systems)}"
+        root.mkdir()
+        os.chmod(root, 0o755)
+        m = MailSystem(str(root), tls_files, test_account, extra, smtpd=smtpd)
+        systems.append(m)
+        return m
+
+    yield start
+    for m in systems:
+        m.stop()
+        for which in ("pop3d", "smtpd"):
+            try:
+                log = m.read_log(which)
+            except FileNotFoundError:
+                continue
+            assert log.count("killed by signal") == m.expected_kills, log
+            assert "runtime error" not in log, log
+            assert "AddressSanitizer" not in log, log
+            # The password must never reach a log, whatever happened.
+            assert m.password not in log, "password in the log"
+
+
+@pytest.fixture
+def mailsys(make_mailsys):
+    return make_mailsys()
+
+
+class Pop3:
+    """A raw POP3 client: exact lines out, status lines and multi-line bodies in."""
+
+    def __init__(self, port, implicit_tls=False, timeout=30, source=None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if implicit_tls:
+            self.sock = client_tls_context().wrap_socket(self.sock,
+                                                         server_hostname="localhost")
+        self.buf = b""
+        self.greeting = self.line()
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        """One line without CRLF (bytes)."""
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed; buffered %r" % self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def cmd(self, line):
+        """Send one command (CRLF added); return its status line as str."""
+        self.send((line.encode() if isinstance(line, str) else line) + b"\r\n")
+        return self.line().decode("utf-8", "replace")
+
+    def multi(self):
+        """The lines of a multi-line body up to the final ".", dot-unstuffed."""
+        out = []
+        while True:
+            line = self.line()
+            if line == b".":
+                return out
+            out.append(line[1:] if line.startswith(b"..") else line)
+
+    def stls(self):
+        assert self.cmd("STLS").startswith("+OK")
+        self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="localhost")
+
+    def login(self, user, password):
+        assert self.cmd(f"USER {user}").startswith("+OK")
+        return self.cmd(f"PASS {password}")
+
+    def closed(self):
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def pop3():
+    """pop3(port, implicit_tls=False, source=None) -> a connected Pop3 client."""
+    clients = []
+
+    def make(port, **kw):
+        c = Pop3(port, **kw)
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.close()

@@ -1,0 +1,33 @@
+/*
+ * helper: a helper process of a daemon (the indexer, the auth process), restarted at
+ * once when it dies, unless it keeps dying (HELPER_RESPAWN_MAX times within a minute):
+ * then once a minute, from the daemon's housekeeping tick.
+ */
+#ifndef LB_HELPER_H
+#define LB_HELPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define HELPER_RESPAWN_MAX	5
+
+struct helper {
+	const char	*name;			/* for the log */
+	pid_t		(*start)(void *arg);	/* fork it: its pid or -1 */
+	void		*arg;
+	pid_t		 pid;			/* -1 when not running */
+	int64_t		 window_start;
+	int		 deaths;
+};
+
+void	helper_init(struct helper *h, const char *name, pid_t (*start)(void *), void *arg);
+void	helper_spawn(struct helper *h);
+/* A child was reaped: true if it was h's (and h was restarted when allowed). */
+bool	helper_reaped(struct helper *h, pid_t pid, int status);
+/* Housekeeping: start h if it is not running. */
+void	helper_tick(struct helper *h);
+/* SIGTERM and wait. */
+void	helper_stop(struct helper *h);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * letterbox-pop3d: argv, configuration, binding, TLS key, privilege drop, the auth
+ * process, then the listener. Thin on purpose: everything else links into tests.
+ */
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "lib/daemon.h"
+#include "lib/helper.h"
+#include "lib/listener.h"
+#include "lib/log.h"
+#include "lib/privdrop.h"
+#include "lib/settings.h"
+#include "lib/tls.h"
+#include "maildir/maildir.h"
+#include "pop3d/session.h"
+
+#define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
+
+static struct pop3_server server;
+static struct settings cfg;
+static struct maildir mdir;
+static struct listener *listeners;
+static size_t nlisteners;
+static int auth_socks[2] = { -1, -1 };	/* [0] the auth process reads, [1] sessions */
+static struct helper authd;
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: letterbox-pop3d [-dnv] [-f config] [-r fd]\n"
+	    "  -f file  configuration (default " DEFAULT_CONFIG ")\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -d       log to stderr instead of syslog\n"
+	    "  -v       verbose logging\n"
+	    "  -r fd    write a line to fd once ready to accept (readiness notification)\n");
+	exit(2);
+}
+
+static void
+session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
+    void *arg)
+{
+	pop3_session_serve(arg, fd, l->implicit_tls, peer);
+}
+
+static pid_t
+authd_spawn(void *arg)
+{
+	int close_fds[64];
+	size_t i, n = 0;
+
+	(void)arg;
+	for (i = 0; i < nlisteners && n < 63; i++)
+		close_fds[n++] = listeners[i].fd;
+	close_fds[n++] = auth_socks[1];
+	return authd_start(&cfg, auth_socks[0], close_fds, n);
+}
+
+static void
+child_reaped(pid_t pid, int status, void *arg)
+{
+	(void)arg;
+	helper_reaped(&authd, pid, status);
+}
+
+static void
+housekeeping(void *arg)
+{
+	(void)arg;
+	helper_tick(&authd);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *config = DEFAULT_CONFIG;
+	struct listener_config lc;
+	struct timeval tv = { 10, 0 };
+	char err[512];
+	uid_t owner_uid = (uid_t)-1;
+	gid_t owner_gid = (gid_t)-1;
+	struct passwd *pw;
+	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
+
+	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
+		switch (ch) {
+		case 'd': foreground_log = 1; break;
+		case 'f': config = optarg; break;
+		case 'n': check_only = 1; break;
+		case 'r': ready_fd = atoi(optarg); break;
+		case 'v': verbose = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	daemon_hold_stop_signals();
+	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
+		fprintf(stderr, "letterbox-pop3d: %s\n", err);
+		return 1;
+	}
+	if (cfg.pop3_listen.n + cfg.pop3s_listen.n == 0) {
+		fprintf(stderr, "letterbox-pop3d: %s: pop3_listen or pop3s_listen: nothing to "
+		    "listen on\n", config);
+		return 1;
+	}
+	if (cfg.tls_cert != NULL &&
+	    (server.tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) ==
+	    NULL) {
+		fprintf(stderr, "letterbox-pop3d: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration OK\n", config);
+		return 0;
+	}
+	log_init("letterbox-pop3d", foreground_log, verbose);
+	umask(077);
+	listeners = daemon_bind(&cfg.pop3_listen, &cfg.pop3s_listen, &nlisteners);
+	if (geteuid() == 0 && cfg.user != NULL && (pw = getpwnam(cfg.user)) != NULL) {
+		owner_uid = pw->pw_uid;
+		owner_gid = pw->pw_gid;
+	}
+	/* Opened before the drop, as in smtpd: the owner needs no access to the parents. */
+	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)
+		fatal("maildir %s", cfg.maildir);
+	if (privdrop(cfg.user, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, auth_socks) == -1)
+		fatal("socketpair");
+	/* A session waits at most this long to hand its request over. */
+	setsockopt(auth_socks[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	log_info("ready: user=%s maildir=%s pam_service=%s", cfg.user ? cfg.user :
+	    "(current)", cfg.maildir, cfg.pam_service);
+	/* Said before forking the auth process, which must not hold ready_fd. */
+	daemon_ready(ready_fd, listeners, nlisteners);
+
+	server.cfg = &cfg;
+	server.md = &mdir;
+	server.auth_fd = auth_socks[1];
+	helper_init(&authd, "auth process", authd_spawn, NULL);
+	helper_spawn(&authd);
+
+	memset(&lc, 0, sizeof(lc));
+	lc.max_sessions = (unsigned)cfg.max_sessions;
+	lc.max_per_ip = (unsigned)cfg.max_sessions_per_ip;
+	lc.busy_reply = "-ERR [SYS/TEMP] Too many connections, try again later.\r\n";
+	lc.session = session_main;
+	lc.arg = &server;
+	lc.tick = housekeeping;
+	lc.reaped = child_reaped;
+	lc.child_close = &auth_socks[0];	/* sessions only write requests */
+	lc.nchild_close = 1;
+	listener_run(listeners, nlisteners, &lc);
+	helper_stop(&authd);
+	free(listeners);
+	return 0;
+}
