@@ -148,14 +148,39 @@ $(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SMTPDA) $(POP
 fuzz-regress: $(FUZZ_REGRESS)
 	@set -e; for f in $(FUZZ_REGRESS); do n=$$(basename $$f); $$f tests/fuzz/corpus/$$n; done
 
-# libFuzzer builds (clang).
+# libFuzzer builds (clang). The modules are compiled once with coverage into archives and
+# each harness is linked against them, as fuzz-regress does: smtpd/ and pop3d/ both have a
+# cmd_quit (and cmd_noop, cmd_rset), so their objects cannot all go into one link.
+# UB aborts (-fno-sanitize-recover) so that libFuzzer sees it as a crash.
 FUZZ_BUILD := build/fuzz
-fuzz:
-	@mkdir -p $(FUZZ_BUILD)
-	@set -e; for s in $(FUZZ_SRCS); do n=$$(basename $$s .c); \
-	  echo "clang $$n"; \
-	  clang $(CSTD) -g -O1 -I. -fsanitize=fuzzer,address,undefined $(DEP_CFLAGS) -o $(FUZZ_BUILD)/$$n $$s \
-	    $(LIB_SRCS) $(SMTPD_SRCS) $(POP3D_SRCS) $(DEP_LIBS); done
+FUZZ_CFLAGS := $(CSTD) -g -O1 -I. -fsanitize=address,undefined -fno-sanitize-recover=all \
+           $(DEP_CFLAGS) -MMD -MP
+FUZZ_LIBA   := $(FUZZ_BUILD)/lib/libletterbox.a
+FUZZ_SMTPDA := $(FUZZ_BUILD)/lib/libsmtpd.a
+FUZZ_POP3DA := $(FUZZ_BUILD)/lib/libpop3d.a
+FUZZ_BINS   := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIBA): $(LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(FUZZ_SMTPDA): $(SMTPD_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(FUZZ_POP3DA): $(POP3D_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	@mkdir -p $(dir $@)
+	rm -f $@; ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SMTPDA) $(FUZZ_POP3DA) $(FUZZ_LIBA)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_SMTPDA) $(FUZZ_POP3DA) $(FUZZ_LIBA) \
+	  $(DEP_LIBS)
+
+fuzz: $(FUZZ_BINS)
 
 # variableScope is off: KNF declares locals at the top of the function (style.md §5),
 # which that check flags everywhere by design.

@@ -85,10 +85,29 @@ apppass_path(char *out, size_t outsz, const char *dir, const char *name)
 	return n < 0 || (size_t)n >= outsz ? -1 : 0;
 }
 
+/*
+ * Berkeley DB's own words on the last failure. Without an errcall it writes them to
+ * stderr, which is the daemon's log: a damaged file made hundreds of lines there for
+ * every login. Kept here instead, and added to the one error we report.
+ */
+static char apppass_dbmsg[160];
+
+static void
+apppass_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+	(void)env;
+	(void)pfx;
+	if (apppass_dbmsg[0] == '\0')
+		snprintf(apppass_dbmsg, sizeof(apppass_dbmsg), "%s", msg);
+}
+
 static void
 db_err(char *err, size_t errsz, const char *what, const char *path, int r)
 {
-	snprintf(err, errsz, "%s %s: %s", what, path, r > 0 ? strerror(r) : db_strerror(r));
+	snprintf(err, errsz, "%s %s: %s%s%s%s", what, path,
+	    r > 0 ? strerror(r) : db_strerror(r), apppass_dbmsg[0] != '\0' ? " (" : "",
+	    apppass_dbmsg, apppass_dbmsg[0] != '\0' ? ")" : "");
+	apppass_dbmsg[0] = '\0';
 }
 
 /* Every record into e[APPPASS_MAX]; *n set. No file: 0 records. 0 or -1. */
@@ -108,7 +127,10 @@ apppass_load(const char *dir, struct apppass_entry *e, size_t *n, char *err, siz
 	}
 	if (access(path, F_OK) == -1 && errno == ENOENT)
 		return 0;
-	if ((r = db_create(&db, NULL, 0)) != 0 ||
+	apppass_dbmsg[0] = '\0';
+	if ((r = db_create(&db, NULL, 0)) == 0)
+		db->set_errcall(db, apppass_errcall);
+	if (r != 0 ||
 	    (r = db->open(db, NULL, path, NULL, DB_BTREE, DB_RDONLY, 0)) != 0 ||
 	    (r = db->cursor(db, NULL, &cur, 0)) != 0) {
 		db_err(err, errsz, "open", path, r);
@@ -132,13 +154,19 @@ apppass_load(const char *dir, struct apppass_entry *e, size_t *n, char *err, siz
 		x->name[k.size] = '\0';
 		memcpy(val, v.data, v.size);
 		val[v.size] = '\0';
-		if (sscanf(val, "1 %llu %n", &created, &off) != 1 || off == 0 ||
-		    strlen(val + off) >= sizeof(x->hash) || !apppass_name_ok(x->name)) {
+		/*
+		 * The version exactly, then digits: sscanf alone would read "12 ..." as
+		 * version 1, and take a sign or an empty hash.
+		 */
+		if (strncmp(val, "1 ", 2) != 0 || !isdigit((unsigned char)val[2]) ||
+		    sscanf(val + 2, "%llu %n", &created, &off) != 1 || off == 0 ||
+		    val[2 + off] == '\0' || strlen(val + 2 + off) >= sizeof(x->hash) ||
+		    !apppass_name_ok(x->name)) {
 			r = EINVAL;
 			break;
 		}
 		x->created = created;
-		strcpy(x->hash, val + off);
+		strcpy(x->hash, val + 2 + off);
 		(*n)++;
 	}
 	cur->close(cur);
@@ -167,7 +195,10 @@ apppass_store(const char *dir, const struct apppass_entry *e, size_t n, char *er
 		return -1;
 	}
 	unlink(tmp);
-	if ((r = db_create(&db, NULL, 0)) != 0 ||
+	apppass_dbmsg[0] = '\0';
+	if ((r = db_create(&db, NULL, 0)) == 0)
+		db->set_errcall(db, apppass_errcall);
+	if (r != 0 ||
 	    (r = db->open(db, NULL, tmp, NULL, DB_BTREE, DB_CREATE | DB_EXCL, 0600)) != 0) {
 		db_err(err, errsz, "create", tmp, r);
 		goto fail;
@@ -219,7 +250,7 @@ fail:
 	return -1;
 }
 
-/* Serialise changes: an exclusive flock on <dir>/app-passwords.lock. fd or -1. */
+/* Serialise changes: an exclusive flock on <dir>/app-passwords.db.lock. fd or -1. */
 static int
 apppass_lock(const char *dir, char *err, size_t errsz)
 {

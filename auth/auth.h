@@ -47,10 +47,12 @@ enum auth_result auth_ask(int fd, const char *service, const char *mech,
 	    const char *ip, const char *session, const struct sasl_creds *c);
 
 /*
- * Start the auth process: it reads requests on req_fd and closes the descriptors in
- * close_fds (the listeners, the other end of its socket). Its pid, or -1.
+ * Start the auth process: it reads requests on req_fd, works from state_fd (the
+ * state_dir, opened before the privilege drop, so the owner needs no access to its
+ * parents; -1: no app passwords), and closes the descriptors in close_fds (the
+ * listeners, the other end of its socket). Its pid, or -1.
  */
-pid_t	authd_start(const struct settings *cfg, int req_fd, const int *close_fds,
-	    size_t nclose);
+pid_t	authd_start(const struct settings *cfg, int state_fd, int req_fd,
+	    const int *close_fds, size_t nclose);
 
 #endif

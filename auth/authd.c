@@ -5,6 +5,7 @@
  * of the next throttled attempt. Nothing in it blocks: PAM and argon2id run in the
  * workers, and a reply goes on a non-blocking socket that only its session reads.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -26,12 +28,14 @@
 #include "lib/xmalloc.h"
 
 #define AUTHD_WORKERS		4	/* checks at once; argon2id takes 64 MiB each */
-#define AUTHD_PENDING		64	/* waiting attempts; beyond: try again later */
+#define AUTHD_PENDING		256	/* waiting attempts; beyond: try again later */
+#define AUTHD_PENDING_PER_ADDR	2	/* waiting attempts of one client address */
 #define AUTHD_WORKER_MS		30000	/* a check that takes longer is killed */
 #define AUTHD_ADDRS		4096	/* client addresses remembered by the throttle */
 
 struct pending {
 	struct auth_request	 req;
+	char			 addr[64];	/* the throttle's key for req.ip */
 	unsigned char		 cred[THROTTLE_CRED_LEN];
 	int			 reply_fd;
 	int64_t			 at_ms;		/* not before */
@@ -65,17 +69,20 @@ authd_reply(int fd, enum auth_result r, const char *method)
 }
 
 /* One line per attempt: what fail2ban (issue 7) and the owner read. Never the password. */
+static void authd_addr_key(const char *, char *, size_t);
+
 static void
 authd_log(const struct auth_request *q, enum auth_result r, const char *method)
 {
 	static const char *const words[] = { "ok", "fail", "tempfail", "throttled" };
-	char user[96], why[128];
+	char user[96], why[128], key[64];
 
+	authd_addr_key(q->ip, key, sizeof(key));
 	log_escape(user, sizeof(user), q->user, strlen(q->user));
 	log_escape(why, sizeof(why), method, strlen(method));
 	log_info("auth result=%s service=%s mech=%s user=\"%s\" client=%s via=\"%s\" "
 	    "session=%s failures=%u", words[r], q->service, q->mech, user, q->ip, why,
-	    q->session, throttle_failures(throttle, q->ip, util_now_ms()));
+	    q->session, throttle_failures(throttle, key, util_now_ms()));
 }
 
 /* A keyed hash of user and password: lets the throttle spot a repeat, reveals nothing. */
@@ -91,6 +98,47 @@ authd_cred_hash(const struct auth_request *q, unsigned char out[THROTTLE_CRED_LE
 	sodium_memzero(&st, sizeof(st));
 }
 
+/*
+ * The address the throttle counts for ip: an IPv6 client is counted by its /64, since
+ * one home or one server usually has a whole /64 to pick addresses from (RFC 6177);
+ * an IPv4-mapped address is the IPv4 address.
+ */
+static void
+authd_addr_key(const char *ip, char *out, size_t outsz)
+{
+	unsigned char a[16];
+
+	if (strchr(ip, ':') == NULL || inet_pton(AF_INET6, ip, a) != 1) {
+		snprintf(out, outsz, "%s", ip);
+		return;
+	}
+	if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
+		snprintf(out, outsz, "%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
+		return;
+	}
+	memset(a + 8, 0, 8);
+	if (inet_ntop(AF_INET6, a, out, (socklen_t)outsz) == NULL ||
+	    strlen(out) + 4 >= outsz) {
+		snprintf(out, outsz, "%s", ip);
+		return;
+	}
+	strcat(out, "/64");
+}
+
+/* Attempts of addr already waiting or being checked. */
+static unsigned
+authd_addr_busy(const char *addr)
+{
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < npending; i++)
+		n += strcmp(pending[i].addr, addr) == 0;
+	for (i = 0; i < AUTHD_WORKERS; i++)
+		n += workers[i].pid != 0 && strcmp(workers[i].p.addr, addr) == 0;
+	return n;
+}
+
 /* Read one request and its reply socket; answer at once or queue it. */
 static void
 authd_receive(int sock)
@@ -104,6 +152,7 @@ authd_receive(int sock)
 	struct msghdr mh;
 	struct cmsghdr *c;
 	unsigned char cred[THROTTLE_CRED_LEN];
+	char addr[64];
 	int64_t now = util_now_ms(), at;
 	int reply_fd = -1;
 	ssize_t n;
@@ -131,7 +180,17 @@ authd_receive(int sock)
 	q.mech[sizeof(q.mech) - 1] = q.ip[sizeof(q.ip) - 1] = '\0';
 	q.user[sizeof(q.user) - 1] = q.pass[sizeof(q.pass) - 1] = '\0';
 	authd_cred_hash(&q, cred);
-	switch (throttle_admit(throttle, q.ip, cred, now, &at)) {
+	authd_addr_key(q.ip, addr, sizeof(addr));
+	/*
+	 * One address cannot fill the queue: clients log in one connection at a time, so
+	 * more waiting attempts than this are someone trying passwords in parallel.
+	 */
+	if (authd_addr_busy(addr) >= AUTHD_PENDING_PER_ADDR) {
+		authd_log(&q, AUTH_THROTTLED, "too many attempts at once");
+		authd_reply(reply_fd, AUTH_THROTTLED, "too many attempts at once");
+		goto wipe;
+	}
+	switch (throttle_admit(throttle, addr, cred, now, &at)) {
 	case THROTTLE_REFUSED:
 		authd_log(&q, AUTH_THROTTLED, "too many failures");
 		authd_reply(reply_fd, AUTH_THROTTLED, "too many failures");
@@ -149,6 +208,7 @@ authd_receive(int sock)
 		goto wipe;
 	}
 	pending[npending].req = q;
+	snprintf(pending[npending].addr, sizeof(pending[npending].addr), "%s", addr);
 	memcpy(pending[npending].cred, cred, sizeof(cred));
 	pending[npending].reply_fd = reply_fd;
 	pending[npending].at_ms = at;
@@ -191,8 +251,13 @@ authd_dispatch(size_t i, int sock)
 	memmove(&pending[i], &pending[i + 1], (npending - i - 1) * sizeof(pending[0]));
 	npending--;
 	sodium_memzero(&pending[npending], sizeof(pending[0]));
+	fds[0] = fds[1] = -1;	/* pipe2 leaves them alone when it fails */
 	if (pipe2(fds, O_CLOEXEC) == -1 || (w->pid = fork()) == -1) {
 		log_warn("cannot start an auth worker");
+		if (fds[0] != -1) {	/* fork failed: the pipe is not needed */
+			close(fds[0]);
+			close(fds[1]);
+		}
 		authd_log(&w->p.req, AUTH_TEMPFAIL, "no worker");
 		authd_reply(w->p.reply_fd, AUTH_TEMPFAIL, "no worker");
 		w->pid = 0;
@@ -229,7 +294,7 @@ authd_finish(struct worker *w, bool kill_it)
 	waitpid(w->pid, NULL, 0);
 	close(w->pipe);
 	if (r == AUTH_OK || r == AUTH_FAIL)
-		throttle_record(throttle, w->p.req.ip, w->p.cred, r == AUTH_OK, util_now_ms());
+		throttle_record(throttle, w->p.addr, w->p.cred, r == AUTH_OK, util_now_ms());
 	authd_log(&w->p.req, r, rep.method);
 	authd_reply(w->p.reply_fd, r, r == AUTH_OK ? rep.method : "");
 	memset(w, 0, sizeof(*w));
@@ -241,7 +306,7 @@ authd_main(int sock)
 	struct pollfd pfd[1 + AUTHD_WORKERS];
 	struct worker *map[1 + AUTHD_WORKERS];
 	int64_t now, wake;
-	size_t i, n;
+	size_t i, n, busy;
 	int timeout;
 
 	for (;;) {
@@ -255,8 +320,15 @@ authd_main(int sock)
 			if (npending == before)
 				i++;
 		}
+		/*
+		 * With every worker busy, a due attempt waits for a worker's pipe, not for
+		 * its time: its time, already past, made poll's timeout 0, a busy loop for as
+		 * long as the workers took (PAM's delay after a wrong password: seconds).
+		 */
+		for (i = 0, busy = 0; i < AUTHD_WORKERS; i++)
+			busy += workers[i].pid != 0;
 		wake = now + 60000;
-		for (i = 0; i < npending; i++)
+		for (i = 0; i < npending && busy < AUTHD_WORKERS; i++)
 			if (pending[i].at_ms < wake)
 				wake = pending[i].at_ms;
 		n = 0;
@@ -291,7 +363,8 @@ authd_main(int sock)
 }
 
 pid_t
-authd_start(const struct settings *cfg, int req_fd, const int *close_fds, size_t nclose)
+authd_start(const struct settings *cfg, int state_fd, int req_fd, const int *close_fds,
+    size_t nclose)
 {
 	static char account[256];
 	struct passwd *pw;
@@ -327,6 +400,11 @@ authd_start(const struct settings *cfg, int req_fd, const int *close_fds, size_t
 	util_random(cred_key, sizeof(cred_key));
 	policy.cfg = cfg;
 	policy.account = account;
+	policy.state_dir = ".";
+	if (state_fd == -1 || fchdir(state_fd) == -1) {
+		log_warnx("no state_dir %s: app passwords cannot be used", cfg->state_dir);
+		policy.state_dir = "/nonexistent";
+	}
 	throttle = throttle_new(AUTHD_ADDRS);
 	authd_main(req_fd);
 }

@@ -123,7 +123,7 @@ auth_verify(const struct auth_policy *p, const char *login, const char *pass,
 		snprintf(method_out, msz, "empty password");
 		return AUTH_FAIL;
 	}
-	if ((r = apppass_verify(p->cfg->state_dir, pass, device)) == 1) {
+	if ((r = apppass_verify(p->state_dir, pass, device)) == 1) {
 		snprintf(method_out, msz, "app:%s", device);
 		return AUTH_OK;
 	}

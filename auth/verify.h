@@ -22,6 +22,7 @@ enum auth_result {
 struct auth_policy {
 	const struct settings	*cfg;
 	const char		*account;	/* the owner's login: PAM's user */
+	const char		*state_dir;	/* the app-password store's directory */
 };
 
 /*

@@ -108,3 +108,47 @@ pf_queue_count() {
 	find "$PF_SPOOL/maildrop" "$PF_SPOOL/incoming" "$PF_SPOOL/active" \
 	    "$PF_SPOOL/deferred" "$PF_SPOOL/hold" -type f 2>/dev/null | wc -l
 }
+
+# /proc helpers, shared by run.sh and pop3.sh
+# tree_pids ROOT: ROOT and all its descendants
+tree_pids() {
+	ps -e -o pid=,ppid= | awk -v root="$1" '
+	    { kids[$2] = kids[$2] " " $1 }
+	    END { q[1] = root; n = 1; i = 1
+		  while (i <= n) { p = q[i++]; print p; m = split(kids[p], a, " ")
+				   for (j = 1; j <= m; j++) q[++n] = a[j] } }'
+}
+# cpu_ticks ROOT: utime+stime+cutime+cstime summed over the live tree. cutime/cstime
+# hold every child that exited and was reaped (by master, by letterbox-smtpd).
+cpu_ticks() {
+	local p
+	for p in $(tree_pids "$1"); do cat "/proc/$p/stat" 2>/dev/null || true; done |
+	    awk '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { print s + 0 }'
+}
+# pss ROOT: "KiB processes" -- Pss from smaps_rollup summed over the tree
+pss() {
+	local p
+	for p in $(tree_pids "$1"); do
+		awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || true
+	done | awk '{ s += $1; n++ } END { print s + 0, n + 0 }'
+}
+# busy_ticks: all CPU time used on the machine (user nice system irq softirq steal)
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+# shellcheck disable=SC2086  # word splitting wanted
+nchildren() { local c; c=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true); set -- $c; echo $#; }
+
+# WAIT_LOAD=0.5: wait (at most WAIT_LOAD_MAX s, polling every 30 s) until the 1-minute
+# load average is below that, so that the run starts on a quiet machine
+wait_load() {
+	local waited=0
+	[ -n "${WAIT_LOAD:-}" ] || return 0
+	until awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$WAIT_LOAD" 'BEGIN { exit !(l < m) }'; do
+		if [ "$waited" -ge "${WAIT_LOAD_MAX:-2400}" ]; then
+			log "load average still $(cut -d' ' -f1 /proc/loadavg) after ${waited} s: running anyway"
+			break
+		fi
+		log "load average $(cut -d' ' -f1 /proc/loadavg) >= $WAIT_LOAD: waiting"
+		sleep 30
+		waited=$((waited + 30))
+	done
+}

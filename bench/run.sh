@@ -14,6 +14,9 @@
 #         latency, server CPU per message, and a check that every acknowledged message
 #         is in the Maildir exactly once
 #   mem   PSS per idle connection: NCONN (100) connections that said EHLO, REPS times
+#   pop3  (not in the default) bench/pop3.sh with the same Letterbox binaries: POP3
+#         download and memory per session next to Dovecot; its report is appended.
+#         PHASES=pop3 alone runs bench/pop3.sh only (no Postfix)
 #
 # Prints a Markdown report on stdout and keeps it, with every raw RESULT line, in
 # $OUT (default $LB_BENCH_STATE/results/<UTC time>/). Loopback only; it stops only
@@ -31,6 +34,8 @@ CONCS=${CONCS:-"1 8 32"}
 REPS=${REPS:-3}
 NCONN=${NCONN:-100}
 PHASES=${PHASES:-"disk smtp mem"}
+# POP3 alone needs neither Postfix nor this script's Letterbox: bench/pop3.sh does it all
+if [ "${PHASES// /}" = pop3 ]; then exec "$bench/pop3.sh"; fi
 DISK_MODES=${DISK_MODES:-"fsync fdatasync"}
 DISK_PROCS=${DISK_PROCS:-"1 8"}
 SETTLE=${SETTLE:-1}
@@ -83,33 +88,7 @@ else
 fi
 [ -x "$LB_BIN" ] || die "no Letterbox binary at $LB_BIN"
 
-# ------------------------------------------------------------------ /proc helpers
-# tree_pids ROOT: ROOT and all its descendants
-tree_pids() {
-	ps -e -o pid=,ppid= | awk -v root="$1" '
-	    { kids[$2] = kids[$2] " " $1 }
-	    END { q[1] = root; n = 1; i = 1
-		  while (i <= n) { p = q[i++]; print p; m = split(kids[p], a, " ")
-				   for (j = 1; j <= m; j++) q[++n] = a[j] } }'
-}
-# cpu_ticks ROOT: utime+stime+cutime+cstime summed over the live tree. cutime/cstime
-# hold every child that exited and was reaped (by master, by letterbox-smtpd).
-cpu_ticks() {
-	local p
-	for p in $(tree_pids "$1"); do cat "/proc/$p/stat" 2>/dev/null || true; done |
-	    awk '{ sub(/^.*\) /, ""); s += $12 + $13 + $14 + $15 } END { print s + 0 }'
-}
-# pss ROOT: "KiB processes" -- Pss from smaps_rollup summed over the tree
-pss() {
-	local p
-	for p in $(tree_pids "$1"); do
-		awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null || true
-	done | awk '{ s += $1; n++ } END { print s + 0, n + 0 }'
-}
-# busy_ticks: all CPU time used on the machine (user nice system irq softirq steal)
-busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-# shellcheck disable=SC2086  # word splitting wanted
-nchildren() { local c; c=$(cat "/proc/$1/task/$1/children" 2>/dev/null || true); set -- $c; echo $#; }
+# /proc helpers (tree_pids, cpu_ticks, pss, busy_ticks, nchildren): lib.sh
 
 # ------------------------------------------------------------------ servers
 LB_PID=""
@@ -177,20 +156,7 @@ if [ -d "$STATE/trash" ]; then
 	fi
 fi
 
-# WAIT_LOAD=0.5: wait (at most WAIT_LOAD_MAX s, polling every 30 s) until the 1-minute
-# load average is below that, so that the run starts on a quiet machine
-if [ -n "${WAIT_LOAD:-}" ]; then
-	waited=0
-	until awk -v l="$(cut -d' ' -f1 /proc/loadavg)" -v m="$WAIT_LOAD" 'BEGIN { exit !(l < m) }'; do
-		if [ "$waited" -ge "${WAIT_LOAD_MAX:-2400}" ]; then
-			log "load average still $(cut -d' ' -f1 /proc/loadavg) after ${waited} s: running anyway"
-			break
-		fi
-		log "load average $(cut -d' ' -f1 /proc/loadavg) >= $WAIT_LOAD: waiting"
-		sleep 30
-		waited=$((waited + 30))
-	done
-fi
+wait_load	# WAIT_LOAD (lib.sh)
 
 if [ -z "$(pf_pid)" ]; then PF_STARTED=1; fi
 "$bench/postfix.sh" up
@@ -419,6 +385,11 @@ for ph in $PHASES; do
 	disk) log "phase disk: $DISK_MODES x procs $DISK_PROCS, $N x $SIZE B, $REPS reps"; phase_disk ;;
 	smtp) log "phase smtp: C in $CONCS, $N x $SIZE B, $REPS reps"; phase_smtp ;;
 	mem) log "phase mem: $NCONN idle connections, $REPS reps"; phase_mem ;;
+	pop3)
+		log "phase pop3: bench/pop3.sh (Letterbox POP3 vs Dovecot), results in $OUT/pop3"
+		OUT=$OUT/pop3 BUILD=0 LB_REV="" LB_BINDIR=$(dirname "$LB_BIN") WAIT_LOAD="" \
+		    "$bench/pop3.sh" >/dev/null || POP3_RC=$?
+		POP3_REPORT=$OUT/pop3/report.md ;;
 	*) die "unknown phase $ph" ;;
 	esac
 done
@@ -426,9 +397,16 @@ echo "- load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$REPORT"
 
 # ------------------------------------------------------------------ report
 awk -v reps="$REPS" -v n="$N" -v size="$SIZE" -f "$bench/report.awk" "$RAW" >>"$REPORT"
+if [ -n "${POP3_REPORT:-}" ] && [ -s "$POP3_REPORT" ]; then
+	{ echo; sed 's/^#/##/' "$POP3_REPORT"; } >>"$REPORT"
+fi
 cat "$REPORT"
 log "report: $REPORT (raw RESULT lines: $RAW)"
 # exit status 1 if a message was not acknowledged, lost, duplicated or truncated
+if [ "${POP3_RC:-0}" != 0 ]; then
+	log "the pop3 phase failed (status $POP3_RC; see $OUT/pop3/errors.log)"
+	exit 1
+fi
 if grep '^RESULT .*kind=smtp' "$RAW" | grep -qv ' rc=0 '; then
 	log "some runs failed their checks (see the Checks lines and $ERRLOG)"
 	exit 1

@@ -4,6 +4,7 @@
  * argon2id hash is kept.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "auth/apppass.h"
 #include "cli/cli.h"
 #include "lib/privdrop.h"
+#include "lib/util.h"
 
 static void
 print_device(const char *name, uint64_t created, void *arg)
@@ -30,38 +32,40 @@ print_device(const char *name, uint64_t created, void *arg)
 }
 
 /*
- * The store belongs to the owner, who runs the auth process: as root, create
- * state_dir for the owner, then work as the owner.
+ * The store belongs to the owner, who runs the auth process: state_dir is opened (and
+ * created for the owner) first, as root, then the work is done as the owner from
+ * inside it, so the owner needs no access to its parent directories.
  */
 static int
 become_owner(const struct settings *cfg)
 {
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
 	struct passwd *pw;
 	char err[512];
+	int fd;
 
 	if (geteuid() == 0 && cfg->user != NULL) {
 		if ((pw = getpwnam(cfg->user)) == NULL) {
 			fprintf(stderr, "letterbox: user %s does not exist\n", cfg->user);
 			return EX_NOUSER;
 		}
-		if (mkdir(cfg->state_dir, 0700) == 0) {
-			if (chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) == -1) {
-				perror(cfg->state_dir);
-				return EX_CANTCREAT;
-			}
-		} else if (errno != EEXIST) {
-			perror(cfg->state_dir);
-			return EX_CANTCREAT;
-		}
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	}
+	if ((fd = util_mkdirat_open(AT_FDCWD, cfg->state_dir, uid, gid)) == -1) {
+		perror(cfg->state_dir);
+		return EX_CANTCREAT;
 	}
 	if (privdrop(cfg->user, err, sizeof(err)) == -1) {
 		fprintf(stderr, "letterbox: %s\n", err);
 		return EX_NOPERM;
 	}
-	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+	if (fchdir(fd) == -1) {
 		perror(cfg->state_dir);
-		return EX_CANTCREAT;
+		return EX_NOPERM;
 	}
+	close(fd);
 	return 0;
 }
 
@@ -82,7 +86,7 @@ cli_passwd(const struct settings *cfg, int argc, char *argv[])
 	if ((r = become_owner(cfg)) != 0)
 		return r;
 	if (strcmp(argv[0], "list") == 0) {
-		if (apppass_list(cfg->state_dir, print_device, &n, err, sizeof(err)) == -1) {
+		if (apppass_list(".", print_device, &n, err, sizeof(err)) == -1) {
 			fprintf(stderr, "letterbox: %s\n", err);
 			return EX_IOERR;
 		}
@@ -91,7 +95,7 @@ cli_passwd(const struct settings *cfg, int argc, char *argv[])
 		return 0;
 	}
 	if (strcmp(argv[0], "add") == 0) {
-		r = apppass_add(cfg->state_dir, argv[1], pw, err, sizeof(err));
+		r = apppass_add(".", argv[1], pw, err, sizeof(err));
 		if (r == 1) {
 			fprintf(stderr, "letterbox: %s already has an app password; remove it "
 			    "first\n", argv[1]);
@@ -99,7 +103,8 @@ cli_passwd(const struct settings *cfg, int argc, char *argv[])
 		}
 		if (r == -1) {
 			fprintf(stderr, "letterbox: %s\n", err);
-			return EX_IOERR;
+			/* A bad name is the caller's data, not an I/O error (sysexits(3)). */
+			return apppass_name_ok(argv[1]) ? EX_IOERR : EX_DATAERR;
 		}
 		printf("app password for %s: %s\n", argv[1], pw);
 		printf("Use it instead of your login password on that device; it is shown "
@@ -108,7 +113,7 @@ cli_passwd(const struct settings *cfg, int argc, char *argv[])
 		return 0;
 	}
 	if (strcmp(argv[0], "remove") == 0) {
-		r = apppass_remove(cfg->state_dir, argv[1], err, sizeof(err));
+		r = apppass_remove(".", argv[1], err, sizeof(err));
 		if (r == 1) {
 			fprintf(stderr, "letterbox: no app password named %s\n", argv[1]);
 			return EX_DATAERR;

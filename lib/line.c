@@ -21,10 +21,11 @@ line_next(struct line_reader *lr, struct buf *b, char **line_out, size_t *len_ou
 	*line_out = NULL;
 	*len_out = 0;
 	for (;;) {
-		head = buf_head(b);
+		/* Empty first: an empty buffer may have no storage, and NULL + 0 is UB. */
 		avail = buf_unread(b);
 		if (avail == 0)
 			return LINE_MORE;
+		head = buf_head(b);
 		lf = memchr(head, '\n', avail);
 		if (lr->skipping) {
 			/* Drop the rest of an overlong line, up to and including its LF. */

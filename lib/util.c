@@ -228,3 +228,21 @@ util_ascii_ieq(const char *a, const char *b)
 {
 	return strcasecmp(a, b) == 0;
 }
+
+int
+util_mkdirat_open(int root, const char *name, uid_t uid, gid_t gid)
+{
+	int fd;
+
+	if (mkdirat(root, name, 0700) == -1) {
+		if (errno != EEXIST)
+			return -1;
+		return openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if ((fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1 &&
+	    uid != (uid_t)-1 && fchown(fd, uid, gid) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

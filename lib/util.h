@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 struct lb_sockaddr {
 	struct sockaddr_storage	ss;
@@ -41,6 +42,13 @@ void	util_random_hex(char *out, size_t n);
  * frees *out. 0, or -1 with errno (EFBIG: larger than max_bytes; EINVAL: not a file).
  */
 int	util_read_file(const char *path, size_t max_bytes, char **out, size_t *len_out);
+
+/*
+ * Open the directory root/name (root may be AT_FDCWD), creating it with mode 0700 and
+ * giving it to uid:gid (unless uid is (uid_t)-1) when it is missing: a root parent
+ * prepares directories for the account it is about to become. fd, or -1 with errno.
+ */
+int	util_mkdirat_open(int root, const char *name, uid_t uid, gid_t gid);
 
 /* Monotonic milliseconds. */
 int64_t	util_now_ms(void);

@@ -22,25 +22,6 @@
 #define MAILDIR_HOST_MAX	20
 #define MAILDIR_NAME_TRIES	5
 
-/* Open root/name, creating it (owned by uid:gid unless -1) when missing. */
-static int
-maildir_subdir(int root, const char *name, uid_t uid, gid_t gid)
-{
-	int fd;
-
-	if (mkdirat(root, name, 0700) == -1) {
-		if (errno != EEXIST)
-			return -1;
-		return openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if ((fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1 &&
-	    uid != (uid_t)-1 && fchown(fd, uid, gid) == -1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 int
 maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t uid,
     gid_t gid)
@@ -50,11 +31,11 @@ maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t u
 
 	md->unnamed_tmp = false;
 	md->dfd_root = md->dfd_tmp = md->dfd_new = md->dfd_cur = -1;
-	if ((md->dfd_root = maildir_subdir(AT_FDCWD, path, uid, gid)) == -1)
+	if ((md->dfd_root = util_mkdirat_open(AT_FDCWD, path, uid, gid)) == -1)
 		goto fail;
-	if ((md->dfd_tmp = maildir_subdir(md->dfd_root, "tmp", uid, gid)) == -1 ||
-	    (md->dfd_new = maildir_subdir(md->dfd_root, "new", uid, gid)) == -1 ||
-	    (md->dfd_cur = maildir_subdir(md->dfd_root, "cur", uid, gid)) == -1)
+	if ((md->dfd_tmp = util_mkdirat_open(md->dfd_root, "tmp", uid, gid)) == -1 ||
+	    (md->dfd_new = util_mkdirat_open(md->dfd_root, "new", uid, gid)) == -1 ||
+	    (md->dfd_cur = util_mkdirat_open(md->dfd_root, "cur", uid, gid)) == -1)
 		goto fail;
 	/* maildir(5): '/' and ':' in the host name are written as \057 and \072. */
 	for (h = hostname; *h != '\0' && o + 4 < MAILDIR_HOST_MAX; h++) {

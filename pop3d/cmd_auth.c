@@ -17,6 +17,21 @@ sasl_reset(struct pop3_session *s)
 	sasl_creds_wipe(&s->creds);
 }
 
+/*
+ * A failed login, whoever found it (the auth process, or the PLAIN parser for a
+ * message asking to act as someone else): [AUTH] (RFC 3206 §4), and the connection
+ * closed after POP3_MAX_AUTH_FAILURES of them.
+ */
+static void
+pop3_auth_failed(struct pop3_session *s)
+{
+	pop3_reply(s, "-ERR [AUTH] Authentication failed.");
+	if (++s->auth_failures >= POP3_MAX_AUTH_FAILURES) {
+		pop3_reply(s, "-ERR Too many failed logins, closing connection.");
+		s->quit = true;
+	}
+}
+
 /* The auth process decides; then the maildrop is locked and listed (RFC 1939 §8). */
 static void
 pop3_login(struct pop3_session *s, const char *mech)
@@ -33,11 +48,7 @@ pop3_login(struct pop3_session *s, const char *mech)
 	case AUTH_OK:
 		break;
 	case AUTH_FAIL:
-		pop3_reply(s, "-ERR [AUTH] Authentication failed.");
-		if (++s->auth_failures >= POP3_MAX_AUTH_FAILURES) {
-			pop3_reply(s, "-ERR Too many failed logins, closing connection.");
-			s->quit = true;
-		}
+		pop3_auth_failed(s);
 		return;
 	case AUTH_THROTTLED:
 		pop3_reply(s, "-ERR [SYS/TEMP] Too many failed logins from your address, "
@@ -88,8 +99,8 @@ cmd_pass(struct pop3_session *s, char *args)
 		return;
 	}
 	if (n > SASL_PASS_MAX) {
-		pop3_reply(s, "-ERR [AUTH] Authentication failed.");
 		sodium_memzero(s->user, sizeof(s->user));
+		pop3_auth_failed(s);
 		return;
 	}
 	memcpy(s->creds.user, s->user, sizeof(s->creds.user));
@@ -115,8 +126,7 @@ sasl_plain(struct pop3_session *s, const char *b64)
 		sodium_memzero(msg, sizeof(msg));
 		sasl_reset(s);
 		/* Malformed, or asks to act as someone else: a failed login (RFC 4616 §2). */
-		pop3_reply(s, "-ERR [AUTH] Authentication failed.");
-		++s->auth_failures;
+		pop3_auth_failed(s);
 		return;
 	}
 	sodium_memzero(msg, sizeof(msg));

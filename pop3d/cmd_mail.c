@@ -111,21 +111,23 @@ cmd_uidl(struct pop3_session *s, char *args)
  * Send message i: all of it (lines = -1) or its header and `lines` body lines. Once
  * "+OK" is out, a read error cannot be reported any more: the connection is closed
  * without the final ".", so the client never takes a partial message for whole.
+ * true if the whole response was queued.
  */
-static void
+static bool
 send_message(struct pop3_session *s, size_t i, long lines)
 {
 	unsigned char in[RETR_READ];
 	struct retr_state st;
 	struct buf *out = &s->conn.out;
 	ssize_t n = 0;
-	int fd;
+	int fd, e;
 
 	if ((fd = maildrop_open(&s->drop, i)) == -1) {
+		e = errno;	/* before logging, which may change it */
 		log_warn("message %zu (%s)", i + 1, s->drop.msgs[i].name);
-		pop3_reply(s, errno == ENOENT ? "-ERR Message was removed by another program." :
+		pop3_reply(s, e == ENOENT ? "-ERR Message was removed by another program." :
 		    "-ERR [SYS/TEMP] Cannot read the message.");
-		return;
+		return false;
 	}
 	pop3_replyf(s, "+OK %llu octets", (unsigned long long)s->drop.msgs[i].size);
 	retr_init(&st, lines);
@@ -133,7 +135,10 @@ send_message(struct pop3_session *s, size_t i, long lines)
 		if ((n = read(fd, in, sizeof(in))) <= 0)
 			break;
 		pop3_flush_some(s);
-		if (s->quit || buf_reserve(out, RETR_OUT_MAX((size_t)n)) == -1)
+		/* No room: close rather than end a cut message with "." later. */
+		if (!s->quit && buf_reserve(out, RETR_OUT_MAX((size_t)n)) == -1)
+			s->quit = true;
+		if (s->quit)
 			break;
 		buf_commit(out, retr_convert(&st, in, (size_t)n, buf_tail(out)));
 	}
@@ -142,10 +147,12 @@ send_message(struct pop3_session *s, size_t i, long lines)
 		s->quit = true;
 	}
 	close(fd);
+	if (!s->quit && buf_reserve(out, 16) == -1)
+		s->quit = true;
 	if (s->quit)
-		return;
-	if (buf_reserve(out, 16) == 0)
-		buf_commit(out, retr_finish(&st, buf_tail(out)));
+		return false;
+	buf_commit(out, retr_finish(&st, buf_tail(out)));
+	return true;
 }
 
 void
@@ -155,8 +162,8 @@ cmd_retr(struct pop3_session *s, char *args)
 
 	if (!msg_arg(s, args, &i))
 		return;
-	send_message(s, i, -1);
-	if (!s->drop.msgs[i].retrieved) {
+	/* Seen at UPDATE only if the client got it all (not after -ERR). */
+	if (send_message(s, i, -1) && !s->drop.msgs[i].retrieved) {
 		s->drop.msgs[i].retrieved = true;
 		s->retrieved++;
 	}

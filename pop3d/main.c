@@ -2,6 +2,7 @@
  * letterbox-pop3d: argv, configuration, binding, TLS key, privilege drop, the auth
  * process, then the listener. Thin on purpose: everything else links into tests.
  */
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "lib/privdrop.h"
 #include "lib/settings.h"
 #include "lib/tls.h"
+#include "lib/util.h"
 #include "maildir/maildir.h"
 #include "pop3d/session.h"
 
@@ -32,6 +34,7 @@ static struct listener *listeners;
 static size_t nlisteners;
 static int auth_socks[2] = { -1, -1 };	/* [0] the auth process reads, [1] sessions */
 static struct helper authd;
+static int state_fd = -1;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -62,7 +65,7 @@ authd_spawn(void *arg)
 	for (i = 0; i < nlisteners && n < 63; i++)
 		close_fds[n++] = listeners[i].fd;
 	close_fds[n++] = auth_socks[1];
-	return authd_start(&cfg, auth_socks[0], close_fds, n);
+	return authd_start(&cfg, state_fd, auth_socks[0], close_fds, n);
 }
 
 static void
@@ -85,6 +88,7 @@ main(int argc, char *argv[])
 	const char *config = DEFAULT_CONFIG;
 	struct listener_config lc;
 	struct timeval tv = { 10, 0 };
+	int child_close[2];
 	char err[512];
 	uid_t owner_uid = (uid_t)-1;
 	gid_t owner_gid = (gid_t)-1;
@@ -133,6 +137,9 @@ main(int argc, char *argv[])
 	/* Opened before the drop, as in smtpd: the owner needs no access to the parents. */
 	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)
 		fatal("maildir %s", cfg.maildir);
+	/* The same for the state directory (app passwords), created for the owner. */
+	if ((state_fd = util_mkdirat_open(AT_FDCWD, cfg.state_dir, owner_uid, owner_gid)) == -1)
+		log_warn("state_dir %s: app passwords cannot be used", cfg.state_dir);
 	if (privdrop(cfg.user, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, auth_socks) == -1)
@@ -158,8 +165,11 @@ main(int argc, char *argv[])
 	lc.arg = &server;
 	lc.tick = housekeeping;
 	lc.reaped = child_reaped;
-	lc.child_close = &auth_socks[0];	/* sessions only write requests */
-	lc.nchild_close = 1;
+	/* Sessions only write requests; the app passwords are the auth process's. */
+	child_close[0] = auth_socks[0];
+	child_close[1] = state_fd;
+	lc.child_close = child_close;
+	lc.nchild_close = state_fd != -1 ? 2 : 1;
 	listener_run(listeners, nlisteners, &lc);
 	helper_stop(&authd);
 	free(listeners);

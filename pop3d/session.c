@@ -6,6 +6,9 @@
  * Long responses (RETR, LIST of many messages) go out in POP3_OUT_FLUSH pieces.
  */
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -224,4 +227,11 @@ done:
 	log_info("disconnect client=%s retrieved=%u", s->peer_ip, s->retrieved);
 	maildrop_close(&s->drop);
 	conn_close(&s->conn);
+#ifdef __GLIBC__
+	/*
+	 * The process now waits in the pool for the next connection: return the heap
+	 * its session used (the message list, RETR's output buffer) to the system.
+	 */
+	malloc_trim(0);
+#endif
 }

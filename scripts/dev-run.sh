@@ -1,12 +1,15 @@
 #!/bin/sh
 # make run: a working development server in ./var/dev — generated config, self-signed
-# certificate and Maildir under the working tree, listening on 127.0.0.1 high ports.
+# certificate, Maildir and app password under the working tree; smtpd and pop3d on
+# 127.0.0.1 high ports. Ctrl-C stops both.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dev="$top/var/dev"
 smtp_port=${LB_SMTP_PORT:-10025}
 smtps_port=${LB_SMTPS_PORT:-10465}
-mkdir -p "$dev/tls"
+pop3_port=${LB_POP3_PORT:-10110}
+pop3s_port=${LB_POP3S_PORT:-10995}
+mkdir -p "$dev/tls" "$dev/state"
 
 if [ ! -s "$dev/tls/key.pem" ]; then
 	openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=localhost" \
@@ -22,7 +25,7 @@ if [ "$(id -u)" = 0 ]; then
 	owner=nobody
 	user_line="user nobody"
 	mkdir -p "$dev/Maildir"
-	chown -R nobody "$dev/Maildir"
+	chown -R nobody "$dev/Maildir" "$dev/state"
 fi
 
 cat > "$dev/letterbox.conf" <<CONF
@@ -34,22 +37,49 @@ maildir $dev/Maildir
 $user_line
 smtp_listen 127.0.0.1:$smtp_port
 smtps_listen 127.0.0.1:$smtps_port
+pop3_listen 127.0.0.1:$pop3_port
+pop3s_listen 127.0.0.1:$pop3s_port
 tls_cert $dev/tls/cert.pem
 tls_key $dev/tls/key.pem
+state_dir $dev/state
 CONF
+
+# A development login: an app password for the device "dev" (PAM would need the
+# account's real password, which a script cannot know). Kept so it can be shown again.
+cred="$dev/credentials"
+if [ ! -s "$cred" ] || ! "$top/bin/letterbox" -f "$dev/letterbox.conf" passwd list |
+    grep -q '^dev '; then
+	"$top/bin/letterbox" -f "$dev/letterbox.conf" passwd remove dev >/dev/null 2>&1 || true
+	pw=$("$top/bin/letterbox" -f "$dev/letterbox.conf" passwd add dev |
+	    sed -n 's/^app password for dev: //p')
+	umask 077
+	echo "you@example.test $pw" > "$cred"
+fi
+pw=$(cut -d' ' -f2 "$cred")
 
 cat <<MSG
 Letterbox development server
-  config   $dev/letterbox.conf
-  Maildir  $dev/Maildir   (new mail appears in new/)
-  SMTP     127.0.0.1:$smtp_port (STARTTLS)   SMTPS 127.0.0.1:$smtps_port
-  runs as  $owner
+  config    $dev/letterbox.conf
+  Maildir   $dev/Maildir   (new mail appears in new/)
+  SMTP      127.0.0.1:$smtp_port (STARTTLS)   SMTPS 127.0.0.1:$smtps_port
+  POP3      127.0.0.1:$pop3_port (STARTTLS)   POP3S 127.0.0.1:$pop3s_port
+  runs as   $owner
+  login     you@example.test   password $pw   (an app password; also in $cred)
 
 Send it a message from another terminal:
   swaks --server 127.0.0.1:$smtp_port --to you@example.test
-  swaks --server 127.0.0.1:$smtp_port --to you@example.test --tls    # with STARTTLS
   ls $dev/Maildir/new
+
+Read it with Thunderbird (Account Settings > Server Settings, "Manual config"):
+  Incoming  POP3  127.0.0.1  port $pop3_port  STARTTLS   (or port $pop3s_port  SSL/TLS)
+  Username  you@example.test   Authentication: Normal password   Password: as above
+  The certificate is self-signed: accept the security exception once.
+Or with Python:
+  python3 -c 'import poplib,ssl; c=ssl._create_unverified_context(); p=poplib.POP3_SSL("127.0.0.1",$pop3s_port,context=c); p.user("you@example.test"); p.pass_("$pw"); print(p.list())'
 
 Stop with Ctrl-C.
 MSG
-exec "$top/bin/letterbox-smtpd" -d -f "$dev/letterbox.conf"
+"$top/bin/letterbox-pop3d" -d -f "$dev/letterbox.conf" &
+pop3d=$!
+trap 'kill $pop3d 2>/dev/null; wait $pop3d 2>/dev/null' EXIT INT TERM
+"$top/bin/letterbox-smtpd" -d -f "$dev/letterbox.conf"
