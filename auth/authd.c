@@ -32,6 +32,13 @@
 #define AUTHD_PENDING_PER_ADDR	2	/* waiting attempts of one client address */
 #define AUTHD_WORKER_MS		30000	/* a check that takes longer is killed */
 #define AUTHD_ADDRS		4096	/* client addresses remembered by the throttle */
+/*
+ * A failure is answered after this (plus up to AUTHD_FAIL_JITTER_MS): PAM's usual
+ * delay, kept here on a timer instead of in pam_unix, where it would hold a worker
+ * for its length and answer an unknown user faster than a wrong password.
+ */
+#define AUTHD_FAIL_DELAY_MS	2000
+#define AUTHD_FAIL_JITTER_MS	500
 
 struct pending {
 	struct auth_request	 req;
@@ -48,7 +55,16 @@ struct worker {
 	struct pending	p;		/* its request, password already wiped */
 };
 
+/* A failure verdict waiting for its time. */
+struct late_reply {
+	int		fd;
+	int64_t		due_ms;
+	char		addr[64];
+};
+
 static struct auth_policy policy;
+static struct late_reply late[AUTHD_PENDING];
+static size_t nlate;
 static struct throttle *throttle;
 static struct pending pending[AUTHD_PENDING];
 static size_t npending;
@@ -136,6 +152,8 @@ authd_addr_busy(const char *addr)
 		n += strcmp(pending[i].addr, addr) == 0;
 	for (i = 0; i < AUTHD_WORKERS; i++)
 		n += workers[i].pid != 0 && strcmp(workers[i].p.addr, addr) == 0;
+	for (i = 0; i < nlate; i++)
+		n += strcmp(late[i].addr, addr) == 0;
 	return n;
 }
 
@@ -293,11 +311,42 @@ authd_finish(struct worker *w, bool kill_it)
 	rep.method[sizeof(rep.method) - 1] = '\0';
 	waitpid(w->pid, NULL, 0);
 	close(w->pipe);
-	if (r == AUTH_OK || r == AUTH_FAIL)
-		throttle_record(throttle, w->p.addr, w->p.cred, r == AUTH_OK, util_now_ms());
-	authd_log(&w->p.req, r, rep.method);
-	authd_reply(w->p.reply_fd, r, r == AUTH_OK ? rep.method : "");
+	if (r == AUTH_FAIL && nlate < AUTHD_PENDING) {
+		/* The throttle counts from the moment the client hears the verdict. */
+		late[nlate].fd = w->p.reply_fd;
+		late[nlate].due_ms = util_now_ms() + AUTHD_FAIL_DELAY_MS +
+		    randombytes_uniform(AUTHD_FAIL_JITTER_MS);
+		snprintf(late[nlate].addr, sizeof(late[nlate].addr), "%s", w->p.addr);
+		throttle_record(throttle, w->p.addr, w->p.cred, false, late[nlate].due_ms);
+		authd_log(&w->p.req, r, rep.method);
+		nlate++;
+	} else {
+		if (r == AUTH_OK || r == AUTH_FAIL)
+			throttle_record(throttle, w->p.addr, w->p.cred, r == AUTH_OK,
+			    util_now_ms());
+		authd_log(&w->p.req, r, rep.method);
+		authd_reply(w->p.reply_fd, r, r == AUTH_OK ? rep.method : "");
+	}
 	memset(w, 0, sizeof(*w));
+}
+
+/* Send the failure verdicts whose time has come; the earliest one still waiting. */
+static int64_t
+authd_late_replies(int64_t now, int64_t wake)
+{
+	size_t i = 0;
+
+	while (i < nlate) {
+		if (late[i].due_ms <= now) {
+			authd_reply(late[i].fd, AUTH_FAIL, "");
+			late[i] = late[--nlate];
+			continue;
+		}
+		if (late[i].due_ms < wake)
+			wake = late[i].due_ms;
+		i++;
+	}
+	return wake;
 }
 
 static void __attribute__((noreturn))
@@ -331,6 +380,7 @@ authd_main(int sock)
 		for (i = 0; i < npending && busy < AUTHD_WORKERS; i++)
 			if (pending[i].at_ms < wake)
 				wake = pending[i].at_ms;
+		wake = authd_late_replies(now, wake);
 		n = 0;
 		pfd[n].fd = npending < AUTHD_PENDING ? sock : -1;
 		pfd[n].events = POLLIN;

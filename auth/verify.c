@@ -1,6 +1,7 @@
 /*
  * verify: app passwords, then PAM (see verify.h).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,19 @@ pam_conv_fn(int n, const struct pam_message **msg, struct pam_response **resp, v
 	return PAM_SUCCESS;
 }
 
+/*
+ * PAM_FAIL_DELAY: pam_unix asks libpam to sleep ~2 s after a wrong password. The auth
+ * process delays every failure itself, on a timer (authd.c), so a worker is not held
+ * for it and an unknown user is not answered faster than a wrong password.
+ */
+static void
+pam_no_delay(int retval, unsigned usec, void *arg)
+{
+	(void)retval;
+	(void)usec;
+	(void)arg;
+}
+
 static enum auth_result
 auth_pam(const struct auth_policy *p, const char *pass, const char *ip, char *method,
     size_t msz)
@@ -86,6 +100,7 @@ auth_pam(const struct auth_policy *p, const char *pass, const char *ip, char *me
 		return AUTH_TEMPFAIL;
 	}
 	pam_set_item(h, PAM_RHOST, ip);
+	pam_set_item(h, PAM_FAIL_DELAY, (const void *)(uintptr_t)pam_no_delay);
 	if ((r = pam_authenticate(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK)) ==
 	    PAM_SUCCESS)
 		r = pam_acct_mgmt(h, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);

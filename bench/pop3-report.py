@@ -40,7 +40,9 @@ def fmt(x):
         return f"{x:.0f}"
     if a >= 10:
         return f"{x:.1f}"
-    return f"{x:.2f}"
+    if a >= 1 or a == 0:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
 
 
 def med(vals, bold=False, rng=True):
@@ -56,9 +58,14 @@ def med(vals, bold=False, rng=True):
 
 
 def retr_tables(rows):
-    retr = [r for r in rows if r.get("kind") == "retr"]
+    empty = [r for r in rows if r.get("kind") == "retr" and r.get("phase") == "empty"]
+    retr = [r for r in rows if r.get("kind") == "retr" and r.get("phase") != "empty"]
     if not retr:
         return
+    # CPU of a login (the session on the empty mailbox), per server: median, seconds
+    login_cpu = {s: statistics.median([num(r["server_cpu_s"]) for r in empty
+                                       if r["server"] == s])
+                 for s in ("lb", "dc") if any(r["server"] == s for r in empty)}
     keys = []
     for r in retr:
         k = (r["phase"], int(r["depth"]))
@@ -103,9 +110,17 @@ def retr_tables(rows):
           "tree (/proc/PID/stat utime+stime+cutime+cstime, in clock ticks of 10 ms) summed "
           "over all repetitions / messages retrieved in them (min–max of single "
           "repetitions: one is only a few ticks). Time of each step: medians, ms.\n")
-    print("| session | depth | server | CPU ms/msg | login | LIST | UIDL | all RETRs | QUIT "
-          "| client CPU s | other CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if login_cpu:
+        print("\"without login\" subtracts the CPU time of a session on the empty mailbox "
+              "(connect, USER, PASS, LIST, UIDL, QUIT: mostly the PAM check of the password "
+              "hash) from every session: " + "; ".join(
+                  f"{'Letterbox' if s == 'lb' else 'Dovecot'} {login_cpu[s] * 1000:.0f} ms "
+                  f"(median of {sum(1 for r in empty if r['server'] == s)}; login "
+                  f"{statistics.median([num(r['login_ms']) for r in empty if r['server'] == s]):.1f}"
+                  f" ms of wall time)" for s in login_cpu) + ".\n")
+    print("| session | depth | server | CPU ms/msg | without login | login | LIST | UIDL "
+          "| all RETRs | QUIT | client CPU s | other CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         for s, name in (("lb", "Letterbox"), ("dc", "Dovecot")):
             g = lambda f: get(s, k, f).values()  # noqa: E731
@@ -116,7 +131,10 @@ def retr_tables(rows):
             pooled = f"**{fmt(cpu * 1000 / msgs)}**" if msgs else "–"
             if len(vals) > 1:
                 pooled += f" ({fmt(min(vals))}–{fmt(max(vals))})"
-            print(f"| {k[0]} | {k[1]} | {name} | {pooled} | "
+            nologin = "–"
+            if msgs and s in login_cpu:
+                nologin = fmt((cpu - len(rs) * login_cpu[s]) * 1000 / msgs)
+            print(f"| {k[0]} | {k[1]} | {name} | {pooled} | {nologin} | "
                   f"{med(g('login_ms'), rng=False)} | {med(g('list_ms'), rng=False)} | "
                   f"{med(g('uidl_ms'), rng=False)} | {med(g('retr_ms'), rng=False)} | "
                   f"{med(g('quit_ms'), rng=False)} | {med(g('client_cpu_s'), rng=False)} | "
