@@ -23,6 +23,7 @@
 
 #include "auth/auth.h"
 #include "auth/throttle.h"
+#include "lib/fdpass.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -162,34 +163,16 @@ static void
 authd_receive(int sock)
 {
 	struct auth_request q;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { &q, sizeof(q) };
-	struct msghdr mh;
-	struct cmsghdr *c;
 	unsigned char cred[THROTTLE_CRED_LEN];
 	char addr[64];
 	int64_t now = util_now_ms(), at;
-	int reply_fd = -1;
+	int reply_fd;
 	ssize_t n;
 
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	if ((n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) == -1)
-		return;
-	for (c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&reply_fd, CMSG_DATA(c), sizeof(int));
-	if (reply_fd == -1)
+	if ((n = fdpass_recv(sock, &q, sizeof(q), &reply_fd, MSG_DONTWAIT)) == -1 ||
+	    reply_fd == -1)
 		goto wipe;
-	if (n != (ssize_t)sizeof(q) || q.magic != AUTH_REQUEST_MAGIC ||
-	    (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	if (n != (ssize_t)sizeof(q) || q.magic != AUTH_REQUEST_MAGIC) {
 		authd_reply(reply_fd, AUTH_TEMPFAIL, "bad request");
 		goto wipe;
 	}

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "auth/auth.h"
+#include "lib/fdpass.h"
 #include "lib/util.h"
 
 enum auth_result
@@ -18,13 +19,6 @@ auth_ask(int fd, const char *service, const char *mech, const char *ip,
 {
 	struct auth_request q;
 	struct auth_reply rep;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { &q, sizeof(q) };
-	struct msghdr mh;
-	struct cmsghdr *cmsg;
 	struct pollfd pfd;
 	enum auth_result r = AUTH_TEMPFAIL;
 	int64_t deadline = util_now_ms() + AUTH_WAIT_MS, left;
@@ -40,22 +34,9 @@ auth_ask(int fd, const char *service, const char *mech, const char *ip,
 	snprintf(q.ip, sizeof(q.ip), "%s", ip);
 	memcpy(q.user, c->user, sizeof(q.user));
 	memcpy(q.pass, c->pass, sizeof(q.pass));
-	memset(&mh, 0, sizeof(mh));
-	memset(&cm, 0, sizeof(cm));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = cm.buf;
-	mh.msg_controllen = sizeof(cm.buf);
-	cmsg = CMSG_FIRSTHDR(&mh);
-	cmsg->cmsg_level = SOL_SOCKET;
-	cmsg->cmsg_type = SCM_RIGHTS;
-	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cmsg), &sp[1], sizeof(int));
 	/* The shared socket is blocking: a full queue waits, bounded by SO_SNDTIMEO. */
-	while (sendmsg(fd, &mh, MSG_NOSIGNAL) == -1) {
-		if (errno != EINTR)
-			goto done;
-	}
+	if (fdpass_send(fd, &q, sizeof(q), sp[1], 0) != (ssize_t)sizeof(q))
+		goto done;
 	close(sp[1]);
 	sp[1] = -1;
 	pfd.fd = sp[0];

@@ -7,9 +7,33 @@
 #define LB_DAEMON_H
 
 #include <stddef.h>
+#include <sys/types.h>
+#include <openssl/ssl.h>
 
 #include "lib/conf.h"
 #include "lib/listener.h"
+#include "lib/settings.h"
+
+/* The command line every daemon takes: [-dnv] [-f config] [-r fd]. */
+struct daemon_opts {
+	const char	*config;
+	int		 check_only;	/* -n */
+	int		 foreground_log;	/* -d */
+	int		 verbose;	/* -v */
+	int		 ready_fd;	/* -r, or -1 */
+};
+
+/* Parse argv (usage and exit 2 on a mistake). */
+void	daemon_args(const char *prog, int argc, char *argv[], struct daemon_opts *o);
+/*
+ * Load the configuration and the certificate (NULL in *tls without one); check(cfg)
+ * may refuse it with a reason. On -n, say OK and exit; on any error, say why on
+ * stderr and exit 1. Then start logging and set the umask.
+ */
+void	daemon_config(const char *prog, const struct daemon_opts *o, struct settings *cfg,
+	    SSL_CTX **tls, const char *(*check)(const struct settings *));
+/* The account the daemon becomes ("user"), for files it creates as root; -1s if none. */
+void	daemon_owner(const struct settings *cfg, uid_t *uid, gid_t *gid);
 
 /*
  * SIGTERM and SIGINT wait (blocked) until listener_run(): a stop request during

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lib/fdpass.h"
 #include "lib/listener.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -150,57 +151,17 @@ listener_refuse(int fd, const char *reply, const char *why, const char *ip)
 static int
 ctl_send(int ctl, const struct ctl_msg *m, int fd)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { (void *)(uintptr_t)m, sizeof(*m) };
-	struct msghdr msg;
-	struct cmsghdr *c;
-
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	if (fd != -1) {
-		memset(&cm, 0, sizeof(cm));
-		msg.msg_control = cm.buf;
-		msg.msg_controllen = sizeof(cm.buf);
-		c = CMSG_FIRSTHDR(&msg);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	return sendmsg(ctl, &msg, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -1;
+	return fdpass_send(ctl, m, sizeof(*m), fd, 0) == (ssize_t)sizeof(*m) ? 0 : -1;
 }
 
 /* Receive a control message; *fd gets an attached descriptor or -1. 1, 0 EOF, -1. */
 static int
 ctl_recv(int ctl, struct ctl_msg *m, int *fd)
 {
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { m, sizeof(*m) };
-	struct msghdr msg;
-	struct cmsghdr *c;
-	ssize_t r;
+	ssize_t r = fdpass_recv(ctl, m, sizeof(*m), fd, 0);
 
-	*fd = -1;
-	memset(&msg, 0, sizeof(msg));
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cm.buf;
-	msg.msg_controllen = sizeof(cm.buf);
-	do
-		r = recvmsg(ctl, &msg, MSG_CMSG_CLOEXEC);
-	while (r == -1 && errno == EINTR);
 	if (r <= 0)
 		return (int)r;
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
 	if (r != (ssize_t)sizeof(*m) || m->listener >= nlisteners) {
 		if (*fd != -1)
 			close(*fd);

@@ -3,13 +3,9 @@
  * process, then the listener. Thin on purpose: everything else links into tests.
  */
 #include <fcntl.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -25,7 +21,6 @@
 #include "maildir/maildir.h"
 #include "pop3d/session.h"
 
-#define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
 
 static struct pop3_server server;
 static struct settings cfg;
@@ -36,16 +31,11 @@ static int auth_socks[2] = { -1, -1 };	/* [0] the auth process reads, [1] sessio
 static struct helper authd;
 static int state_fd = -1;
 
-static void __attribute__((noreturn))
-usage(void)
+static const char *
+pop3_config_check(const struct settings *c)
 {
-	fprintf(stderr, "usage: letterbox-pop3d [-dnv] [-f config] [-r fd]\n"
-	    "  -f file  configuration (default " DEFAULT_CONFIG ")\n"
-	    "  -n       check the configuration and exit\n"
-	    "  -d       log to stderr instead of syslog\n"
-	    "  -v       verbose logging\n"
-	    "  -r fd    write a line to fd once ready to accept (readiness notification)\n");
-	exit(2);
+	return c->pop3_listen.n + c->pop3s_listen.n == 0 ?
+	    "pop3_listen or pop3s_listen: nothing to listen on" : NULL;
 }
 
 static void
@@ -85,55 +75,19 @@ housekeeping(void *arg)
 int
 main(int argc, char *argv[])
 {
-	const char *config = DEFAULT_CONFIG;
+	struct daemon_opts opt;
 	struct listener_config lc;
 	struct timeval tv = { 10, 0 };
 	int child_close[2];
 	char err[512];
-	uid_t owner_uid = (uid_t)-1;
-	gid_t owner_gid = (gid_t)-1;
-	struct passwd *pw;
-	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
+	uid_t owner_uid;
+	gid_t owner_gid;
 
-	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
-		switch (ch) {
-		case 'd': foreground_log = 1; break;
-		case 'f': config = optarg; break;
-		case 'n': check_only = 1; break;
-		case 'r': ready_fd = atoi(optarg); break;
-		case 'v': verbose = 1; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
+	daemon_args("letterbox-pop3d", argc, argv, &opt);
 	daemon_hold_stop_signals();
-	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
-		fprintf(stderr, "letterbox-pop3d: %s\n", err);
-		return 1;
-	}
-	if (cfg.pop3_listen.n + cfg.pop3s_listen.n == 0) {
-		fprintf(stderr, "letterbox-pop3d: %s: pop3_listen or pop3s_listen: nothing to "
-		    "listen on\n", config);
-		return 1;
-	}
-	if (cfg.tls_cert != NULL &&
-	    (server.tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) ==
-	    NULL) {
-		fprintf(stderr, "letterbox-pop3d: %s\n", err);
-		return 1;
-	}
-	if (check_only) {
-		printf("%s: configuration OK\n", config);
-		return 0;
-	}
-	log_init("letterbox-pop3d", foreground_log, verbose);
-	umask(077);
+	daemon_config("letterbox-pop3d", &opt, &cfg, &server.tls, pop3_config_check);
 	listeners = daemon_bind(&cfg.pop3_listen, &cfg.pop3s_listen, &nlisteners);
-	if (geteuid() == 0 && cfg.user != NULL && (pw = getpwnam(cfg.user)) != NULL) {
-		owner_uid = pw->pw_uid;
-		owner_gid = pw->pw_gid;
-	}
+	daemon_owner(&cfg, &owner_uid, &owner_gid);
 	/* Opened before the drop, as in smtpd: the owner needs no access to the parents. */
 	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)
 		fatal("maildir %s", cfg.maildir);
@@ -149,7 +103,7 @@ main(int argc, char *argv[])
 	log_info("ready: user=%s maildir=%s pam_service=%s", cfg.user ? cfg.user :
 	    "(current)", cfg.maildir, cfg.pam_service);
 	/* Said before forking the auth process, which must not hold ready_fd. */
-	daemon_ready(ready_fd, listeners, nlisteners);
+	daemon_ready(opt.ready_fd, listeners, nlisteners);
 
 	server.cfg = &cfg;
 	server.md = &mdir;

@@ -2,16 +2,10 @@
  * letterbox-smtpd: argv, configuration, binding, TLS key, privilege drop, then the
  * listener. Thin on purpose: everything else links into tests unchanged.
  */
-#include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <pwd.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/daemon.h"
@@ -27,7 +21,6 @@
 #include "maildir/maildir.h"
 #include "smtpd/session.h"
 
-#define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
 
 static struct smtp_server server;
 static struct helper indexer;
@@ -37,18 +30,6 @@ static struct listener *listeners;
 static size_t nlisteners;
 static struct maildir mdir;
 static struct settings cfg;
-
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr, "usage: letterbox-smtpd [-dnv] [-f config] [-r fd]\n"
-	    "  -f file  configuration (default " DEFAULT_CONFIG ")\n"
-	    "  -n       check the configuration and exit\n"
-	    "  -d       log to stderr instead of syslog\n"
-	    "  -v       verbose logging\n"
-	    "  -r fd    write a line to fd once ready to accept (readiness notification)\n");
-	exit(2);
-}
 
 static void
 session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
@@ -99,51 +80,19 @@ housekeeping(void *arg)
 int
 main(int argc, char *argv[])
 {
-	const char *config = DEFAULT_CONFIG;
+	struct daemon_opts opt;
 	struct listener *ls;
 	struct listener_config lc;
 	char err[512], busy[300];
-	uid_t owner_uid = (uid_t)-1;
-	gid_t owner_gid = (gid_t)-1;
-	struct passwd *pw;
-	int ch, check_only = 0, foreground_log = 0, verbose = 0, ready_fd = -1;
+	uid_t owner_uid;
+	gid_t owner_gid;
 	size_t n;
 
-	while ((ch = getopt(argc, argv, "df:nr:v")) != -1) {
-		switch (ch) {
-		case 'd': foreground_log = 1; break;
-		case 'f': config = optarg; break;
-		case 'n': check_only = 1; break;
-		case 'r': ready_fd = atoi(optarg); break;
-		case 'v': verbose = 1; break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
+	daemon_args("letterbox-smtpd", argc, argv, &opt);
 	daemon_hold_stop_signals();
-	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
-		fprintf(stderr, "letterbox-smtpd: %s\n", err);
-		return 1;
-	}
-	if (cfg.tls_cert != NULL &&
-	    (server.tls = tls_server_ctx_new(cfg.tls_cert, cfg.tls_key, err, sizeof(err))) ==
-	    NULL) {
-		fprintf(stderr, "letterbox-smtpd: %s\n", err);
-		return 1;
-	}
-	if (check_only) {
-		printf("%s: configuration OK\n", config);
-		return 0;
-	}
-	log_init("letterbox-smtpd", foreground_log, verbose);
-	umask(077);
-
+	daemon_config("letterbox-smtpd", &opt, &cfg, &server.tls, NULL);
 	ls = daemon_bind(&cfg.smtp_listen, &cfg.smtps_listen, &n);
-	if (geteuid() == 0 && cfg.user != NULL && (pw = getpwnam(cfg.user)) != NULL) {
-		owner_uid = pw->pw_uid;
-		owner_gid = pw->pw_gid;
-	}
+	daemon_owner(&cfg, &owner_uid, &owner_gid);
 	/*
 	 * The Maildir's directories are opened before the drop, like the key: the mail
 	 * user then needs write access to them, not search access to every parent.
@@ -161,7 +110,7 @@ main(int argc, char *argv[])
 	housekeeping(NULL);	/* stale tmp/ files go before anything is said to be ready */
 	log_info("ready: user=%s maildir=%s", cfg.user ? cfg.user : "(current)", cfg.maildir);
 	/* Ready: the ports accept. Said before forking helpers, which must not hold ready_fd. */
-	daemon_ready(ready_fd, ls, n);
+	daemon_ready(opt.ready_fd, ls, n);
 	listeners = ls;
 	nlisteners = n;
 	server.index_fd = -1;
