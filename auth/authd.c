@@ -169,6 +169,7 @@ authd_receive(int sock)
 	int reply_fd;
 	ssize_t n;
 
+	memset(&q, 0, sizeof(q));
 	if ((n = fdpass_recv(sock, &q, sizeof(q), &reply_fd, MSG_DONTWAIT)) == -1 ||
 	    reply_fd == -1)
 		goto wipe;
