@@ -16,7 +16,8 @@
 #   mem   PSS per idle connection: NCONN (100) connections that said EHLO, REPS times
 #   pop3  (not in the default) bench/pop3.sh with the same Letterbox binaries: POP3
 #         download and memory per session next to Dovecot; its report is appended.
-#         PHASES=pop3 alone runs bench/pop3.sh only (no Postfix)
+#         PHASES=pop3 alone runs bench/pop3.sh only (no Postfix); its own phases:
+#         POP3_PHASES (default "retr mem")
 #
 # Prints a Markdown report on stdout and keeps it, with every raw RESULT line, in
 # $OUT (default $LB_BENCH_STATE/results/<UTC time>/). Loopback only; it stops only
@@ -35,7 +36,7 @@ REPS=${REPS:-3}
 NCONN=${NCONN:-100}
 PHASES=${PHASES:-"disk smtp mem"}
 # POP3 alone needs neither Postfix nor this script's Letterbox: bench/pop3.sh does it all
-if [ "${PHASES// /}" = pop3 ]; then exec "$bench/pop3.sh"; fi
+if [ "${PHASES// /}" = pop3 ]; then PHASES=${POP3_PHASES:-"retr mem"} exec "$bench/pop3.sh"; fi
 DISK_MODES=${DISK_MODES:-"fsync fdatasync"}
 DISK_PROCS=${DISK_PROCS:-"1 8"}
 SETTLE=${SETTLE:-1}
@@ -387,8 +388,8 @@ for ph in $PHASES; do
 	mem) log "phase mem: $NCONN idle connections, $REPS reps"; phase_mem ;;
 	pop3)
 		log "phase pop3: bench/pop3.sh (Letterbox POP3 vs Dovecot), results in $OUT/pop3"
-		OUT=$OUT/pop3 BUILD=0 LB_REV="" LB_BINDIR=$(dirname "$LB_BIN") WAIT_LOAD="" \
-		    "$bench/pop3.sh" >/dev/null || POP3_RC=$?
+		PHASES=${POP3_PHASES:-"retr mem"} OUT=$OUT/pop3 BUILD=0 LB_REV="" \
+		    LB_BINDIR=$(dirname "$LB_BIN") WAIT_LOAD="" "$bench/pop3.sh" >/dev/null || POP3_RC=$?
 		POP3_REPORT=$OUT/pop3/report.md ;;
 	*) die "unknown phase $ph" ;;
 	esac
