@@ -47,6 +47,7 @@ LIB_SRCS += lib/sasl.c
 LIB_SRCS += lib/helper.c
 LIB_SRCS += lib/daemon.c
 LIB_SRCS += lib/fdpass.c
+LIB_SRCS += lib/cmdtab.c
 LIB_SRCS += maildir/maildir.c
 LIB_SRCS += maildir/scan.c
 LIB_SRCS += maildir/index.c

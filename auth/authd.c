@@ -24,6 +24,7 @@
 #include "auth/auth.h"
 #include "auth/throttle.h"
 #include "lib/fdpass.h"
+#include "lib/helper.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/xmalloc.h"
@@ -402,9 +403,8 @@ authd_start(const struct settings *cfg, int state_fd, int req_fd, const int *clo
 {
 	static char account[256];
 	struct passwd *pw;
-	sigset_t none, stop, saved;
-	pid_t pid, parent = getpid();
-	size_t i;
+	sigset_t none, saved;
+	pid_t pid;
 
 	/* The owner's login is the daemon's account (it runs as the owner). */
 	if (cfg->user != NULL)
@@ -415,29 +415,11 @@ authd_start(const struct settings *cfg, int state_fd, int req_fd, const int *clo
 		log_warnx("no account name for uid %ld", (long)getuid());
 		return -1;
 	}
-	/*
-	 * Stop signals stay blocked from before the fork until the child has its own
-	 * dispositions: a SIGTERM in between (the daemon stopping just as it restarts
-	 * this process) would otherwise run the parent's handler in the child and be
-	 * lost, and the daemon would wait for this process forever.
-	 */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigprocmask(SIG_BLOCK, &stop, &saved);
-	if ((pid = fork()) != 0) {
-		sigprocmask(SIG_SETMASK, &saved, NULL);
+	if ((pid = helper_fork(close_fds, nclose, &saved)) != 0)
 		return pid;
-	}
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		_exit(0);
-	for (i = 0; i < nclose; i++)
-		close(close_fds[i]);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	log_set_session("auth");

@@ -2,11 +2,37 @@
  * helper: start, restart and stop a daemon's helper processes (see helper.h).
  */
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/helper.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+pid_t
+helper_fork(const int *close_fds, size_t nclose, sigset_t *mask_out)
+{
+	sigset_t stop;
+	pid_t pid, parent = getpid();
+	size_t i;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, mask_out);
+	if ((pid = fork()) != 0) {
+		sigprocmask(SIG_SETMASK, mask_out, NULL);
+		return pid;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+		_exit(0);
+	for (i = 0; i < nclose; i++)
+		close(close_fds[i]);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	return 0;
+}
 
 void
 helper_init(struct helper *h, const char *name, pid_t (*start)(void *), void *arg)

@@ -6,7 +6,9 @@
 #ifndef LB_HELPER_H
 #define LB_HELPER_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -20,6 +22,16 @@ struct helper {
 	int64_t		 window_start;
 	int		 deaths;
 };
+
+/*
+ * Fork a helper process; returns as fork() does. In the child: the kernel sends it
+ * SIGTERM when the daemon dies (even by kill -9), close_fds are closed, SIGHUP is
+ * ignored and SIGCHLD default, and SIGTERM and SIGINT are still blocked, as they were
+ * from before the fork: a stop request in between is kept until the child has set
+ * its own handlers and unblocked them, instead of running the parent's handler in
+ * the child and being lost. *mask_out gets the signal mask from before the fork.
+ */
+pid_t	helper_fork(const int *close_fds, size_t nclose, sigset_t *mask_out);
 
 void	helper_init(struct helper *h, const char *name, pid_t (*start)(void *), void *arg);
 void	helper_spawn(struct helper *h);

@@ -13,11 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/helper.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "maildir/index.h"
@@ -352,31 +352,19 @@ indexer_start(const char *dir, struct maildir *md, int sock, int64_t resync_ms,
     const int *close_fds, size_t nclose)
 {
 	struct sigaction sa;
-	sigset_t stop, saved;
-	pid_t pid, parent = getpid();
-	size_t i;
+	sigset_t saved;
+	pid_t pid;
 
-	/* Blocked from before the fork until indexer_wait(): no stop request is lost. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigprocmask(SIG_BLOCK, &stop, &saved);
-	if ((pid = fork()) != 0) {
-		sigprocmask(SIG_SETMASK, &saved, NULL);
+	/*
+	 * A daemon killed with -9 cannot stop its indexer: helper_fork has the kernel
+	 * send the SIGTERM. Else the orphan would keep the index open for good, and its
+	 * lock would refuse every rebuild. Stop signals stay blocked until indexer_wait().
+	 */
+	if ((pid = helper_fork(close_fds, nclose, &saved)) != 0)
 		return pid;
-	}
 	indexer_waitmask = saved;
 	sigdelset(&indexer_waitmask, SIGTERM);
 	sigdelset(&indexer_waitmask, SIGINT);
-	/*
-	 * A daemon killed with -9 cannot stop its indexer: have the kernel send the
-	 * SIGTERM. Else the orphan would keep the index open for good, and its lock
-	 * would refuse every rebuild.
-	 */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
-		_exit(0);
-	for (i = 0; i < nclose; i++)
-		close(close_fds[i]);
 	/*
 	 * A relative index directory is inside the Maildir. Working from the Maildir's
 	 * own descriptor means the mail user needs no search access to its parents.
@@ -388,8 +376,6 @@ indexer_start(const char *dir, struct maildir *md, int sock, int64_t resync_ms,
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGCHLD, SIG_DFL);
 	log_set_session("indexer");
 	indexer_main(dir, md, sock, resync_ms);
 }

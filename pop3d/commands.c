@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/cmdtab.h"
 #include "lib/log.h"
 #include "pop3d/session.h"
 
@@ -47,31 +48,16 @@ static const struct pop3_command pop3_commands[] = {
 	{ "USER", AUTHZ,		CMD_ARGS_NEEDED | CMD_LOGIN,	cmd_user },
 };
 
-static int
-pop3_command_cmp(const void *key, const void *row)
-{
-	return strcasecmp(key, ((const struct pop3_command *)row)->verb);
-}
-
 void
 pop3_command(struct pop3_session *s, char *line, size_t len)
 {
 	const struct pop3_command *cmd;
-	char verb[8], esc[64];
+	char esc[64];
 	char *args;
 	size_t vlen;
 
-	vlen = strcspn(line, " ");
-	args = line + vlen;
-	if (*args == ' ')
-		args++;
-	cmd = NULL;
-	if (vlen > 0 && vlen < sizeof(verb)) {
-		memcpy(verb, line, vlen);
-		verb[vlen] = '\0';
-		cmd = bsearch(verb, pop3_commands, sizeof(pop3_commands) /
-		    sizeof(pop3_commands[0]), sizeof(pop3_commands[0]), pop3_command_cmp);
-	}
+	cmd = cmdtab_find(pop3_commands, sizeof(pop3_commands) / sizeof(pop3_commands[0]),
+	    sizeof(pop3_commands[0]), line, &vlen, &args);
 	/* Only the verb is ever logged: the arguments may be a password. */
 	if (cmd == NULL) {
 		log_debug("unknown command \"%s\"", log_escape(esc, sizeof(esc), line,

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/cmdtab.h"
 #include "lib/log.h"
 #include "smtpd/session.h"
 
@@ -52,34 +53,19 @@ static const struct smtp_command smtp_commands[] = {
 	    "Syntax: VRFY address", NULL },
 };
 
-static int
-smtp_command_cmp(const void *key, const void *row)
-{
-	return strcasecmp(key, ((const struct smtp_command *)row)->verb);
-}
-
 void
 smtp_command(struct smtp_session *s, char *line)
 {
 	const struct smtp_command *cmd;
-	char verb[16], esc[64];
+	char esc[64];
 	char *args;
 	size_t vlen;
 
-	vlen = strcspn(line, " ");
-	args = line + vlen;
-	if (*args == ' ')
-		args++;
+	cmd = cmdtab_find(smtp_commands, sizeof(smtp_commands) / sizeof(smtp_commands[0]),
+	    sizeof(smtp_commands[0]), line, &vlen, &args);
 	/* RFC 5321 §4.1.1: one SP between verb and argument; we tolerate more. */
 	while (*args == ' ')
 		args++;
-	cmd = NULL;
-	if (vlen > 0 && vlen < sizeof(verb)) {
-		memcpy(verb, line, vlen);
-		verb[vlen] = '\0';
-		cmd = bsearch(verb, smtp_commands, sizeof(smtp_commands) /
-		    sizeof(smtp_commands[0]), sizeof(smtp_commands[0]), smtp_command_cmp);
-	}
 	/* 1. Unknown verb: RFC 5321 §4.2.4, 500 for an unrecognized command. */
 	if (cmd == NULL) {
 		log_debug("unknown command \"%s\"", log_escape(esc, sizeof(esc), line, vlen));
