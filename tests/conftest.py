@@ -23,6 +23,18 @@ OWNER = "alice"
 RCPT = f"{OWNER}@{DOMAIN}"
 
 
+def retry_port_race(start, tries=3):
+    """start() a daemon, again with fresh ports if one was taken in between: free_port()
+    can only say a port was free, and an outgoing connection may take it before the
+    daemon binds (ephemeral ports come from the same range)."""
+    for attempt in range(tries):
+        try:
+            return start()
+        except RuntimeError as e:
+            if "Address already in use" not in str(e) or attempt == tries - 1:
+                raise
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -121,7 +133,7 @@ def make_server(tmp_path, tls_files):
         root = tmp_path / f"srv{len(servers)}"
         root.mkdir()
         os.chmod(root, 0o755)
-        s = Server(str(root), tls_files, extra, with_tls, maildir)
+        s = retry_port_race(lambda: Server(str(root), tls_files, extra, with_tls, maildir))
         servers.append(s)
         return s
 
@@ -371,7 +383,7 @@ class MailSystem:
         self.smtpd_log = os.path.join(root, "smtpd.log")
         self.pop3d_log = os.path.join(root, "pop3d.log")
         pw = pwd.getpwnam(self.user)
-        os.mkdir(self.state_dir, 0o700)
+        os.makedirs(self.state_dir, 0o700, exist_ok=True)
         os.chown(self.state_dir, pw.pw_uid, pw.pw_gid)
         lines = [
             "hostname mx.example.test",
@@ -394,7 +406,11 @@ class MailSystem:
         if smtpd:
             self.smtpd, log = start_daemon(SMTPD, self.conf_path, self.smtpd_log)
             self.procs.append((self.smtpd, log))
-        self.pop3d, log = start_daemon(POP3D, self.conf_path, self.pop3d_log)
+        try:
+            self.pop3d, log = start_daemon(POP3D, self.conf_path, self.pop3d_log)
+        except RuntimeError:
+            self.stop()     # the smtpd started above, before retrying with new ports
+            raise
         self.procs.append((self.pop3d, log))
 
     def read_log(self, which="pop3d"):
@@ -449,7 +465,8 @@ def make_mailsys(tmp_path, tls_files, test_account):
         root = tmp_path / f"sys{len(systems)}"
         root.mkdir()
         os.chmod(root, 0o755)
-        m = MailSystem(str(root), tls_files, test_account, extra, smtpd=smtpd)
+        m = retry_port_race(lambda: MailSystem(str(root), tls_files, test_account, extra,
+                                               smtpd=smtpd))
         systems.append(m)
         return m
 
