@@ -33,7 +33,20 @@ from conftest import TOP
 from pop3clientutil import lf, log_lines, maildir_contents, maildir_empty
 from test_swaks import swaks
 
-SHARED = os.path.normpath(os.path.join(TOP, "..", "shared", "thunderbird"))
+
+def _find_shared():
+    """The shared Thunderbird harness: $LB_SHARED_DIR/thunderbird, else ../shared next to
+    the repository (the developers' layout), else /work/shared (a clone elsewhere on a
+    machine that has it)."""
+    candidates = [os.environ.get("LB_SHARED_DIR", ""),
+                  os.path.join(TOP, "..", "shared"), "/work/shared"]
+    for c in candidates:
+        if c and os.path.exists(os.path.join(c, "thunderbird", "run.sh")):
+            return os.path.normpath(os.path.join(c, "thunderbird"))
+    return os.path.normpath(os.path.join(TOP, "..", "shared", "thunderbird"))
+
+
+SHARED = _find_shared()
 RUN_SH = os.path.join(SHARED, "run.sh")
 TIMEOUT = 60            # per Thunderbird step, seconds (a run takes about 3 s)
 
