@@ -25,20 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stats.h"
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "disk-ceiling: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n");
-	exit(2);
-}
+#include "common.h"
 
 enum mode { M_FSYNC, M_FDATASYNC, M_NONE };
 

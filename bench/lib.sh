@@ -29,6 +29,48 @@ pid_from() { if [ -s "$1" ]; then tr -dc '0-9' <"$1"; fi; }
 comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 
+# The C clients named in "$@" (bench/<name>.c, which include bench/common.h) into
+# $BINDIR, built afresh each run with $CC $CFLAGS.
+build_tools() {
+	local prog
+	command -v "$CC" >/dev/null || die "no C compiler ($CC): apt-get install gcc libc6-dev"
+	for prog in "$@"; do
+		# shellcheck disable=SC2086
+		"$CC" $CFLAGS -pthread -o "$BINDIR/$prog.new" "$bench/$prog.c" || die "cannot build $prog"
+		mv -f "$BINDIR/$prog.new" "$BINDIR/$prog"
+	done
+}
+
+# Letterbox's binaries for this run; sets LB_BINDIR and LB_DESC. $1: the script, for
+# messages. LB_REV: a committed revision, built from `git archive` outside the work
+# tree into $STATE/src/<rev> (the numbers then belong to that commit, whatever else the
+# work tree holds); else the work tree's bin/, made first unless BUILD=0; else the
+# LB_BINDIR given.
+letterbox_binaries() {
+	local me=$1 rev src
+	LB_BINDIR=${LB_BINDIR:-$top/bin}
+	if [ -n "${LB_REV:-}" ]; then
+		rev=$(git -C "$top" rev-parse --verify "$LB_REV^{commit}") || die "LB_REV=$LB_REV: no such commit"
+		src=$STATE/src/${rev:0:12}
+		if [ ! -e "$src/.built" ]; then
+			log "building Letterbox ${rev:0:12} in $src"
+			rm -rf "$src"
+			mkdir -p "$src"
+			git -C "$top" archive "$rev" | tar -x -C "$src"
+			make -s -C "$src" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log"
+			touch "$src/.built"
+		fi
+		LB_BINDIR=$src/bin
+		LB_DESC="commit ${rev:0:12} (LB_REV=$LB_REV, built from git archive)"
+	elif [ "$BUILD" = 1 ] && [ "$LB_BINDIR" = "$top/bin" ]; then
+		log "building Letterbox (make -C $top)"
+		make -s -C "$top" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log (BUILD=0 uses the existing binaries)"
+		LB_DESC="work tree $(git -C "$top" describe --always --dirty 2>/dev/null || echo '(no git)')"
+	else
+		LB_DESC="binaries in $LB_BINDIR (not built by $me)"
+	fi
+}
+
 need_root() { [ "$(id -u)" = 0 ] || die "run as root (it starts servers, creates the bench user, reads /proc of other users)"; }
 
 check_state_dir() {

@@ -42,7 +42,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "stats.h"
+#include "common.h"
 
 #define IN_BUF		(64 * 1024)
 #define UIDL_MAX	70
@@ -60,41 +60,6 @@ static struct sockaddr_storage dst;
 static socklen_t dstlen;
 static char password[512];
 
-static double
-cpu_self(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pop3-load: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
-
-static void __attribute__((format(printf, 1, 2)))
-warnx(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pop3-load: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* ------------------------------------------------------------------ connection */
 
 struct conn {
@@ -107,25 +72,9 @@ struct conn {
 static int
 conn_open(struct conn *c)
 {
-	struct timeval tv = { .tv_sec = o.io_timeout };
-	int one = 1;
-
 	c->len = c->off = 0;
 	c->last[0] = '\0';
-	if ((c->fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return -1;
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&dst, dstlen) == -1) {
-		int e = errno;
-
-		close(c->fd);
-		c->fd = -1;
-		errno = e;
-		return -1;
-	}
-	return 0;
+	return (c->fd = connect_timeout(&dst, dstlen, o.io_timeout)) == -1 ? -1 : 0;
 }
 
 static void
@@ -546,19 +495,6 @@ usage(void)
 	    "  -I NCONN  idle mode: log NCONN sessions in, print \"ready OK FAILED\",\n"
 	    "            hold them until end of file on stdin, then QUIT\n");
 	exit(2);
-}
-
-static long
-num(const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		die("%s: not a number in %ld..%ld", s, lo, hi);
-	return v;
 }
 
 static void

@@ -77,32 +77,8 @@ ERRLOG=$OUT/errors.log
 : >"$ERRLOG"
 
 # ------------------------------------------------------------------ build
-command -v "$CC" >/dev/null || die "no C compiler ($CC): apt-get install gcc libc6-dev"
-for prog in smtp-load pop3-load; do
-	# shellcheck disable=SC2086
-	"$CC" $CFLAGS -pthread -o "$BINDIR/$prog.new" "$bench/$prog.c" || die "cannot build $prog"
-	mv -f "$BINDIR/$prog.new" "$BINDIR/$prog"
-done
-LB_BINDIR=${LB_BINDIR:-$top/bin}
-if [ -n "${LB_REV:-}" ]; then
-	rev=$(git -C "$top" rev-parse --verify "$LB_REV^{commit}") || die "LB_REV=$LB_REV: no such commit"
-	src=$STATE/src/${rev:0:12}
-	if [ ! -x "$src/bin/letterbox-smtpd" ] || [ ! -x "$src/bin/letterbox-pop3d" ]; then
-		log "building Letterbox ${rev:0:12} in $src"
-		rm -rf "$src"
-		mkdir -p "$src"
-		git -C "$top" archive "$rev" | tar -x -C "$src"
-		make -s -C "$src" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log"
-	fi
-	LB_BINDIR=$src/bin
-	LB_DESC="commit ${rev:0:12} (LB_REV=$LB_REV, built from git archive)"
-elif [ "$BUILD" = 1 ] && [ "$LB_BINDIR" = "$top/bin" ]; then
-	log "building Letterbox (make -C $top)"
-	make -s -C "$top" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log (BUILD=0 uses the existing binaries)"
-	LB_DESC="work tree $(git -C "$top" describe --always --dirty 2>/dev/null || echo '(no git)')"
-else
-	LB_DESC="binaries in $LB_BINDIR (not built by pop3.sh)"
-fi
+build_tools smtp-load pop3-load
+letterbox_binaries pop3.sh
 LB_SMTPD=$LB_BINDIR/letterbox-smtpd
 LB_POP3D=$LB_BINDIR/letterbox-pop3d
 if [ ! -x "$LB_SMTPD" ] || [ ! -x "$LB_POP3D" ]; then

@@ -41,7 +41,6 @@ DISK_MODES=${DISK_MODES:-"fsync fdatasync"}
 DISK_PROCS=${DISK_PROCS:-"1 8"}
 SETTLE=${SETTLE:-1}
 MEM_SETTLE=${MEM_SETTLE:-2}
-LB_BIN=${LB_BIN:-$top/bin/letterbox-smtpd}
 BUILD=${BUILD:-1}
 CC=${CC:-cc}
 CFLAGS=${CFLAGS:-"-O2 -g -std=gnu17 -Wall -Wextra"}
@@ -59,33 +58,14 @@ ERRLOG=$OUT/errors.log
 : >"$ERRLOG"
 
 # ------------------------------------------------------------------ build
-command -v "$CC" >/dev/null || die "no C compiler ($CC): apt-get install gcc libc6-dev"
-for prog in smtp-load disk-ceiling; do
-	# shellcheck disable=SC2086
-	"$CC" $CFLAGS -pthread -o "$BINDIR/$prog.new" "$bench/$prog.c" || die "cannot build $prog"
-	mv -f "$BINDIR/$prog.new" "$BINDIR/$prog"
-done
-LB_DESC=""
-if [ -n "${LB_REV:-}" ]; then
-	# a committed revision, built from `git archive` outside the work tree: the numbers
-	# then belong to that commit, whatever else the work tree holds
-	rev=$(git -C "$top" rev-parse --verify "$LB_REV^{commit}") || die "LB_REV=$LB_REV: no such commit"
-	src=$STATE/src/${rev:0:12}
-	if [ ! -x "$src/bin/letterbox-smtpd" ]; then
-		log "building Letterbox ${rev:0:12} in $src"
-		rm -rf "$src"
-		mkdir -p "$src"
-		git -C "$top" archive "$rev" | tar -x -C "$src"
-		make -s -C "$src" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log"
-	fi
-	LB_BIN=$src/bin/letterbox-smtpd
-	LB_DESC="commit ${rev:0:12} (LB_REV=$LB_REV, built from git archive)"
-elif [ "$BUILD" = 1 ] && [ "$LB_BIN" = "$top/bin/letterbox-smtpd" ]; then
-	log "building Letterbox (make -C $top)"
-	make -s -C "$top" >"$OUT/make.log" 2>&1 || die "make failed, see $OUT/make.log (BUILD=0 uses the existing binary)"
-	LB_DESC="work tree $(git -C "$top" describe --always --dirty 2>/dev/null || echo '(no git)')"
-else
+build_tools smtp-load disk-ceiling
+# LB_BIN set by hand names the binary to measure as it is (nothing is built).
+if [ -n "${LB_BIN:-}" ]; then
+	LB_BINDIR=$(dirname "$LB_BIN")
 	LB_DESC="binary $LB_BIN (not built by run.sh)"
+else
+	letterbox_binaries run.sh
+	LB_BIN=$LB_BINDIR/letterbox-smtpd
 fi
 [ -x "$LB_BIN" ] || die "no Letterbox binary at $LB_BIN"
 

@@ -53,7 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "stats.h"
+#include "common.h"
 
 #define REPLY_MAX	4096
 #define POLL_NS		5000000L	/* e2e: scan new/ every 5 ms */
@@ -81,29 +81,6 @@ static size_t body_len;
 static char runid[32];
 static pthread_mutex_t errlock = PTHREAD_MUTEX_INITIALIZER;
 static long errors_printed;
-
-static double
-cpu_self(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void __attribute__((noreturn, format(printf, 1, 2)))
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "smtp-load: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(2);
-}
 
 /* The first 20 client-side failures are printed; the rest only counted. */
 static void __attribute__((format(printf, 2, 3)))
@@ -136,24 +113,11 @@ enum { R_IO = -1, R_TIMEOUT = -2 };
 static int
 conn_open(struct conn *c)
 {
-	struct timeval tv = { .tv_sec = o.io_timeout };
-	int one = 1;
-
 	c->len = c->off = 0;
 	c->last[0] = '\0';
-	if ((c->fd = socket(dst.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return R_IO;
-	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(c->fd, (struct sockaddr *)&dst, dstlen) == -1) {
-		int e = errno;
-
-		close(c->fd);
-		c->fd = -1;
-		errno = e;
-		return (e == EINPROGRESS || e == EAGAIN || e == ETIMEDOUT) ? R_TIMEOUT : R_IO;
-	}
+	if ((c->fd = connect_timeout(&dst, dstlen, o.io_timeout)) == -1)
+		return (errno == EINPROGRESS || errno == EAGAIN || errno == ETIMEDOUT) ?
+		    R_TIMEOUT : R_IO;
 	return 0;
 }
 
@@ -662,19 +626,6 @@ usage(void)
 	    "  -I NCONN  idle mode: open NCONN connections (banner + EHLO), print \"ready N\",\n"
 	    "            hold them until end of file on stdin, then QUIT\n");
 	exit(2);
-}
-
-static long
-num(const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < lo || v > hi)
-		die("%s: not a number in %ld..%ld", s, lo, hi);
-	return v;
 }
 
 int

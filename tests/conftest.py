@@ -53,6 +53,23 @@ def tls_files(tmp_path_factory):
     return str(cert), str(key)
 
 
+def start_daemon(program, conf_path, log_path):
+    """Start program -d -v -f conf; return the Popen once it says it is ready."""
+    rfd, wfd = os.pipe()
+    log = open(log_path, "w")
+    proc = subprocess.Popen([program, "-d", "-v", "-f", conf_path, "-r", str(wfd)],
+                            pass_fds=(wfd,), stdout=log, stderr=subprocess.STDOUT)
+    os.close(wfd)
+    with os.fdopen(rfd) as r:
+        ready = r.readline()
+    if ready != "ready\n":
+        proc.wait(timeout=10)
+        log.close()
+        with open(log_path) as f:
+            raise RuntimeError(f"{program} did not start:\n" + f.read())
+    return proc, log
+
+
 class Server:
     """A running letterbox-smtpd. Stop it with stop(); logs in .log_path."""
 
@@ -81,17 +98,7 @@ class Server:
         lines += [f"{k} {v}" for k, v in extra.items()]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
-        rfd, wfd = os.pipe()
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([SMTPD, "-d", "-v", "-f", self.conf_path,
-                                      "-r", str(wfd)], pass_fds=(wfd,),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        os.close(wfd)
-        with os.fdopen(rfd) as r:
-            ready = r.readline()   # EOF if the daemon dies before it is ready
-        if ready != "ready\n":
-            self.proc.wait(timeout=10)
-            raise RuntimeError("smtpd did not start:\n" + self.read_log())
+        self.proc, self.log = start_daemon(SMTPD, self.conf_path, self.log_path)
 
     def read_log(self):
         with open(self.log_path) as f:
@@ -346,23 +353,6 @@ def test_account():
     out = subprocess.run([os.path.join(TOP, "scripts", "test-account.sh")], check=True,
                          capture_output=True, text=True).stdout.split()
     return out[0], out[1]
-
-
-def start_daemon(program, conf_path, log_path):
-    """Start program -d -v -f conf; return the Popen once it says it is ready."""
-    rfd, wfd = os.pipe()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([program, "-d", "-v", "-f", conf_path, "-r", str(wfd)],
-                            pass_fds=(wfd,), stdout=log, stderr=subprocess.STDOUT)
-    os.close(wfd)
-    with os.fdopen(rfd) as r:
-        ready = r.readline()
-    if ready != "ready\n":
-        proc.wait(timeout=10)
-        log.close()
-        with open(log_path) as f:
-            raise RuntimeError(f"{program} did not start:\n" + f.read())
-    return proc, log
 
 
 class MailSystem:

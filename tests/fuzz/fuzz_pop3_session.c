@@ -56,6 +56,7 @@
 #include <sodium.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_maildir.h"
 #include "auth/auth.h"
 #include "lib/buf.h"
 #include "lib/line.h"
@@ -274,28 +275,12 @@ write_file(int dfd, const char *name, const char *data, size_t len)
 
 /* Remove every entry of dir but dot files and directories. */
 static void
-empty_dir(int dfd)
-{
-	struct dirent *de;
-	DIR *dir;
-	int fd;
-
-	if ((fd = dup(dfd)) == -1 || (dir = fdopendir(fd)) == NULL)
-		abort();
-	rewinddir(dir);
-	while ((de = readdir(dir)) != NULL)
-		if (de->d_name[0] != '.' && de->d_type != DT_DIR)
-			unlinkat(dfd, de->d_name, 0);
-	closedir(dir);
-}
-
-static void
 fixtures_write(void)
 {
 	size_t i;
 
-	empty_dir(md.dfd_new);
-	empty_dir(md.dfd_cur);
+	fuzz_empty_dir(md.dfd_new);
+	fuzz_empty_dir(md.dfd_cur);
 	for (i = 0; i < NFIX; i++)
 		write_file(strcmp(fix[i].def->dir, "cur") == 0 ? md.dfd_cur : md.dfd_new,
 		    fix[i].name, fix[i].data, fix[i].len);
@@ -365,25 +350,13 @@ auth_responder(void *arg)
 static void
 cleanup(void)
 {
-	char p[96];
-
 	if (!ready)
 		return;
-	empty_dir(md.dfd_tmp);
-	empty_dir(md.dfd_new);
-	empty_dir(md.dfd_cur);
 	unlinkat(md.dfd_new, ".hidden-dotfile", 0);
 	unlinkat(md.dfd_cur, "subdir", AT_REMOVEDIR);
 	unlinkat(md.dfd_root, MAILDROP_LOCK, 0);
-	maildir_close(&md);
+	fuzz_maildir_remove(&md, mddir);
 	settings_free(&cfg);
-	snprintf(p, sizeof(p), "%s/tmp", mddir);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/new", mddir);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/cur", mddir);
-	rmdir(p);
-	rmdir(mddir);
 	ready = 0;
 }
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_maildir.h"
 #include "lib/log.h"
 #include "lib/settings.h"
 #include "maildir/maildir.h"
@@ -123,22 +124,10 @@ empty_dir(int dfd, int check)
 static void
 cleanup(void)
 {
-	char p[96];
-
 	if (!ready)
 		return;
-	empty_dir(md.dfd_tmp, 0);
-	empty_dir(md.dfd_new, 0);
-	empty_dir(md.dfd_cur, 0);
-	maildir_close(&md);
+	fuzz_maildir_remove(&md, mddir);
 	settings_free(&cfg);
-	snprintf(p, sizeof(p), "%s/tmp", mddir);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/new", mddir);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/cur", mddir);
-	rmdir(p);
-	rmdir(mddir);
 	ready = 0;
 }
 
