@@ -16,7 +16,7 @@ HARDEN  := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 HARDEN_LD := -pie -Wl,-z,relro,-z,now
 PKGS    := openssl libsodium
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsodium) -ldb-5.3 -lpam
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lsodium) -ldb-5.3 -lpam -lresolv
 
 ifdef SANITIZE
 BUILD   ?= build/asan

@@ -25,6 +25,8 @@ static const struct conf_key settings_keys[] = {
 	{ "user",			CONF_STR,	NULL, NOLIMIT, S(user) },
 	{ "smtp_listen",		CONF_LIST,	"127.0.0.1:25", NOLIMIT, S(smtp_listen) },
 	{ "smtps_listen",		CONF_LIST,	NULL, NOLIMIT, S(smtps_listen) },
+	{ "submission_listen",		CONF_LIST,	NULL, NOLIMIT, S(submission_listen) },
+	{ "submissions_listen",		CONF_LIST,	NULL, NOLIMIT, S(submissions_listen) },
 	{ "pop3_listen",		CONF_LIST,	NULL, NOLIMIT, S(pop3_listen) },
 	{ "pop3s_listen",		CONF_LIST,	NULL, NOLIMIT, S(pop3s_listen) },
 	{ "pop3_idle_timeout",		CONF_SECONDS,	"10m", 1, 86400, S(pop3_idle_timeout) },
@@ -44,8 +46,68 @@ static const struct conf_key settings_keys[] = {
 	{ "data_timeout",		CONF_SECONDS,	"10m", 1, 86400, S(data_timeout) },
 	{ "session_timeout",		CONF_SECONDS,	"1h", 1, 7 * 86400, S(session_timeout) },
 	{ "tmp_max_age",		CONF_SECONDS,	"36h", 60, 365 * 86400ULL, S(tmp_max_age) },
+	{ "dns_resolver",		CONF_STR,	NULL, NOLIMIT, S(dns_resolver) },
+	{ "mx_port",			CONF_UINT,	"25", 1, 65535, S(mx_port) },
+	{ "smarthost",			CONF_STR,	NULL, NOLIMIT, S(smarthost) },
+	{ "smarthost_tls",		CONF_STR,	"starttls", NOLIMIT, S(smarthost_tls) },
+	{ "smarthost_user",		CONF_STR,	NULL, NOLIMIT, S(smarthost_user) },
+	{ "smarthost_password_file",	CONF_STR,	NULL, NOLIMIT, S(smarthost_password_file) },
+	{ "smarthost_verify",		CONF_BOOL,	"yes", NOLIMIT, S(smarthost_verify) },
+	{ "tls_ca_file",		CONF_STR,	NULL, NOLIMIT, S(tls_ca_file) },
+	{ "queue_concurrency",		CONF_UINT,	"8", 1, 100, S(queue_concurrency) },
+	{ "retry_initial",		CONF_SECONDS,	"5m", 1, 86400, S(retry_initial) },
+	{ "retry_max",			CONF_SECONDS,	"1h", 1, 7 * 86400, S(retry_max) },
+	{ "queue_lifetime",		CONF_SECONDS,	"5d", 1, 60 * 86400, S(queue_lifetime) },
+	{ "delay_warning",		CONF_SECONDS,	"4h", 0, 60 * 86400, S(delay_warning) },
+	{ "connect_timeout",		CONF_SECONDS,	"30s", 1, 3600, S(connect_timeout) },
+	{ "command_timeout",		CONF_SECONDS,	"5m", 1, 3600, S(command_timeout) },
+	{ "dkim_domain",		CONF_STR,	NULL, NOLIMIT, S(dkim_domain) },
+	{ "dkim_selector",		CONF_STR,	"letterbox", NOLIMIT, S(dkim_selector) },
+	{ "dkim_ed25519_key",		CONF_STR,	NULL, NOLIMIT, S(dkim_ed25519_key) },
+	{ "dkim_rsa_key",		CONF_STR,	NULL, NOLIMIT, S(dkim_rsa_key) },
 };
 #define NKEYS	(sizeof(settings_keys) / sizeof(settings_keys[0]))
+
+/* Every listener address must parse. */
+static int
+settings_verify_listen(const struct settings *s, const char *name, char *err, size_t errsz)
+{
+	const struct conf_list *lists[] = { &s->smtp_listen, &s->smtps_listen,
+	    &s->submission_listen, &s->submissions_listen, &s->pop3_listen,
+	    &s->pop3s_listen };
+	struct lb_sockaddr sa;
+	size_t i, j;
+
+	for (i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (j = 0; j < lists[i]->n; j++)
+			if (util_parse_listen(lists[i]->v[j], &sa) == -1) {
+				snprintf(err, errsz, "%s: \"%.64s\" is not ADDRESS:PORT", name,
+				    lists[i]->v[j]);
+				return -1;
+			}
+	return 0;
+}
+
+/* Defaults that depend on other keys. -1 when out of memory. */
+static int
+settings_defaults(struct settings *s)
+{
+	char p[4096];
+
+	if (s->dkim_domain == NULL && (s->dkim_domain = strdup(s->domains.v[0])) == NULL)
+		return -1;
+	if (s->dkim_ed25519_key == NULL) {
+		snprintf(p, sizeof(p), "%s/dkim/%s.ed25519.pem", s->state_dir, s->dkim_selector);
+		if ((s->dkim_ed25519_key = strdup(p)) == NULL)
+			return -1;
+	}
+	if (s->dkim_rsa_key == NULL) {
+		snprintf(p, sizeof(p), "%s/dkim/%s.rsa.pem", s->state_dir, s->dkim_selector);
+		if ((s->dkim_rsa_key = strdup(p)) == NULL)
+			return -1;
+	}
+	return 0;
+}
 
 static int
 settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
@@ -87,27 +149,49 @@ settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: maildir: required", name);
 		return -1;
 	}
-	if (s->smtp_listen.n + s->smtps_listen.n == 0) {
-		snprintf(err, errsz, "%s: smtp_listen or smtps_listen: nothing to listen on", name);
+	if (s->smtp_listen.n + s->smtps_listen.n + s->submission_listen.n +
+	    s->submissions_listen.n == 0) {
+		snprintf(err, errsz, "%s: smtp_listen, smtps_listen, submission_listen or "
+		    "submissions_listen: nothing to listen on", name);
 		return -1;
 	}
-	for (i = 0; i < s->smtp_listen.n + s->smtps_listen.n; i++) {
-		const char *a = i < s->smtp_listen.n ? s->smtp_listen.v[i] :
-		    s->smtps_listen.v[i - s->smtp_listen.n];
-
-		if (util_parse_listen(a, &sa) == -1) {
-			snprintf(err, errsz, "%s: \"%.64s\" is not ADDRESS:PORT", name, a);
-			return -1;
-		}
+	if (settings_verify_listen(s, name, err, errsz) == -1)
+		return -1;
+	if (s->smarthost != NULL && util_parse_hostport(s->smarthost, NULL, 0, NULL) == -1) {
+		snprintf(err, errsz, "%s: smarthost: \"%.64s\" is not HOST:PORT", name,
+		    s->smarthost);
+		return -1;
 	}
-	for (i = 0; i < s->pop3_listen.n + s->pop3s_listen.n; i++) {
-		const char *a = i < s->pop3_listen.n ? s->pop3_listen.v[i] :
-		    s->pop3s_listen.v[i - s->pop3_listen.n];
-
-		if (util_parse_listen(a, &sa) == -1) {
-			snprintf(err, errsz, "%s: \"%.64s\" is not ADDRESS:PORT", name, a);
-			return -1;
-		}
+	if (strcmp(s->smarthost_tls, "starttls") != 0 && strcmp(s->smarthost_tls,
+	    "implicit") != 0 && strcmp(s->smarthost_tls, "none") != 0) {
+		snprintf(err, errsz, "%s: smarthost_tls: starttls, implicit or none", name);
+		return -1;
+	}
+	if ((s->smarthost_user == NULL) != (s->smarthost_password_file == NULL)) {
+		snprintf(err, errsz, "%s: smarthost_user and smarthost_password_file go "
+		    "together", name);
+		return -1;
+	}
+	if (s->smarthost_user != NULL && strcmp(s->smarthost_tls, "none") == 0) {
+		snprintf(err, errsz, "%s: smarthost_user: AUTH needs smarthost_tls starttls or "
+		    "implicit (passwords never travel in the clear)", name);
+		return -1;
+	}
+	if (s->dns_resolver != NULL && util_parse_listen(s->dns_resolver, &sa) == -1) {
+		snprintf(err, errsz, "%s: dns_resolver: \"%.64s\" is not ADDRESS:PORT", name,
+		    s->dns_resolver);
+		return -1;
+	}
+	if (s->retry_max < s->retry_initial) {
+		snprintf(err, errsz, "%s: retry_max must not be less than retry_initial", name);
+		return -1;
+	}
+	if (settings_defaults(s) == -1)
+		goto nomem;
+	if (!util_is_hostname(s->dkim_domain) || !util_is_hostname(s->dkim_selector)) {
+		snprintf(err, errsz, "%s: dkim_domain and dkim_selector must be domain names",
+		    name);
+		return -1;
 	}
 	if (s->pam_service[0] == '\0' || strchr(s->pam_service, '/') != NULL) {
 		snprintf(err, errsz, "%s: pam_service: a file name in /etc/pam.d", name);
@@ -121,12 +205,12 @@ settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
 		snprintf(err, errsz, "%s: tls_cert and tls_key go together", name);
 		return -1;
 	}
-	if (s->smtps_listen.n > 0 && s->tls_cert == NULL) {
-		snprintf(err, errsz, "%s: smtps_listen needs tls_cert and tls_key", name);
-		return -1;
-	}
-	if (s->pop3s_listen.n > 0 && s->tls_cert == NULL) {
-		snprintf(err, errsz, "%s: pop3s_listen needs tls_cert and tls_key", name);
+	/* Implicit TLS needs a key; so does submission: AUTH only over TLS (RFC 8314). */
+	if (s->tls_cert == NULL && (s->smtps_listen.n || s->pop3s_listen.n ||
+	    s->submission_listen.n || s->submissions_listen.n)) {
+		snprintf(err, errsz, "%s: %s needs tls_cert and tls_key", name,
+		    s->smtps_listen.n ? "smtps_listen" : s->pop3s_listen.n ? "pop3s_listen" :
+		    s->submission_listen.n ? "submission_listen" : "submissions_listen");
 		return -1;
 	}
 	return 0;

@@ -68,31 +68,52 @@ util_is_local_part(const char *s)
 }
 
 int
-util_parse_listen(const char *s, struct lb_sockaddr *sa)
+util_parse_hostport(const char *s, char *host, size_t hostsz, unsigned *port_out)
 {
-	char host[64];
-	const char *colon;
+	const char *colon, *h = s;
 	char *end;
 	unsigned long port;
 	size_t hl;
+
+	if ((colon = strrchr(s, ':')) == NULL)
+		return -1;
+	hl = (size_t)(colon - s);
+	if (hl > 2 && s[0] == '[' && s[hl - 1] == ']') {
+		h = s + 1;	/* an IPv6 literal: the brackets are not part of the name */
+		hl -= 2;
+	} else if (memchr(s, ':', hl) != NULL)
+		return -1;
+	if (hl == 0 || hl > 253)
+		return -1;
+	errno = 0;
+	port = strtoul(colon + 1, &end, 10);
+	if (colon[1] < '0' || colon[1] > '9' || *end != '\0' || errno != 0 || port == 0 ||
+	    port > 65535)
+		return -1;
+	if (host != NULL) {
+		if (hl >= hostsz)
+			return -1;
+		memcpy(host, h, hl);
+		host[hl] = '\0';
+	}
+	if (port_out != NULL)
+		*port_out = (unsigned)port;
+	return 0;
+}
+
+int
+util_parse_listen(const char *s, struct lb_sockaddr *sa)
+{
+	char host[64];
+	unsigned port;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&sa->ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&sa->ss;
 
 	memset(sa, 0, sizeof(*sa));
-	if ((colon = strrchr(s, ':')) == NULL)
+	if (util_parse_hostport(s, host, sizeof(host), &port) == -1)
 		return -1;
-	hl = (size_t)(colon - s);
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port == 0 || port > 65535)
-		return -1;
-	if (host[0] == '[' && host[hl - 1] == ']') {
-		host[hl - 1] = '\0';
-		if (inet_pton(AF_INET6, host + 1, &sin6->sin6_addr) != 1)
+	if (s[0] == '[') {
+		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
 			return -1;
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons((uint16_t)port);

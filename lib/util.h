@@ -23,6 +23,11 @@ bool	util_is_atext(unsigned char c);
 /* A dot-atom local part (RFC 5321 §4.1.2 Dot-string), 1..64 octets. */
 bool	util_is_local_part(const char *s);
 
+/*
+ * "host:port", "192.0.2.1:25" or "[2001:db8::1]:25": the host (without brackets) into
+ * host (hostsz; may be NULL), the port (1..65535) into *port (may be NULL). 0 or -1.
+ */
+int	util_parse_hostport(const char *s, char *host, size_t hostsz, unsigned *port);
 /* "127.0.0.1:25" or "[::1]:25" into sa. 0 or -1. */
 int	util_parse_listen(const char *s, struct lb_sockaddr *sa);
 /* The numeric address of sa into out ("192.0.2.1", "2001:db8::1"). */
