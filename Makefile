@@ -60,6 +60,8 @@ LIB_SRCS += auth/apppass.c
 LIB_SRCS += auth/verify.c
 LIB_SRCS += auth/authd.c
 LIB_SRCS += auth/client.c
+# queue/: the outbound queue, its delivery processes and bounces.
+LIB_SRCS += queue/queue.c
 
 # smtpd/: everything but main.c links into tests and fuzzers unchanged.
 SMTPD_SRCS += smtpd/address.c

@@ -104,19 +104,23 @@ daemon_hold_stop_signals(void)
 }
 
 struct listener *
-daemon_bind(const struct conf_list *plain, const struct conf_list *tls, size_t *n_out)
+daemon_bind(const struct daemon_port *ports, size_t nports, size_t *n_out)
 {
-	size_t i, n = plain->n + tls->n;
-	struct listener *ls = xcalloc(n ? n : 1, sizeof(*ls));
+	size_t i, j, n = 0;
+	struct listener *ls;
 	char err[512];
 
-	for (i = 0; i < n; i++) {
-		bool implicit = i >= plain->n;
-		const char *a = implicit ? tls->v[i - plain->n] : plain->v[i];
-
-		if (listener_bind(&ls[i], a, implicit, err, sizeof(err)) == -1)
-			fatalx("listen: %s", err);
-	}
+	for (i = 0; i < nports; i++)
+		n += ports[i].addrs->n;
+	ls = xcalloc(n ? n : 1, sizeof(*ls));
+	n = 0;
+	for (i = 0; i < nports; i++)
+		for (j = 0; j < ports[i].addrs->n; j++, n++) {
+			if (listener_bind(&ls[n], ports[i].addrs->v[j], ports[i].implicit_tls,
+			    err, sizeof(err)) == -1)
+				fatalx("listen: %s", err);
+			ls[n].kind = ports[i].kind;
+		}
 	*n_out = n;
 	return ls;
 }

@@ -6,6 +6,7 @@
 #ifndef LB_DAEMON_H
 #define LB_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <openssl/ssl.h>
@@ -40,9 +41,14 @@ void	daemon_owner(const struct settings *cfg, uid_t *uid, gid_t *gid);
  * start-up then stops the helpers too, instead of killing the parent alone.
  */
 void	daemon_hold_stop_signals(void);
-/* Bind plain's addresses, then tls's (implicit TLS); fatal on failure. */
-struct listener *daemon_bind(const struct conf_list *plain, const struct conf_list *tls,
-	    size_t *n_out);
+/* One group of listeners: the configured addresses, TLS from the start or not. */
+struct daemon_port {
+	const struct conf_list	*addrs;
+	bool			 implicit_tls;
+	int			 kind;		/* copied into each listener */
+};
+/* Bind every address of every group, in order; fatal on failure. */
+struct listener *daemon_bind(const struct daemon_port *ports, size_t nports, size_t *n_out);
 /* Log the listeners and write "ready\n" to fd (if not -1), then close it. */
 void	daemon_ready(int fd, const struct listener *ls, size_t n);
 

@@ -14,6 +14,7 @@
 struct listener {
 	int	fd;
 	bool	implicit_tls;	/* TLS from the first byte (RFC 8314) */
+	int	kind;		/* what the daemon serves here (smtpd: MX or submission) */
 	char	addr[64];	/* as configured, for logs */
 };
 

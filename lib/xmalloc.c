@@ -8,6 +8,26 @@
 #include "lib/xmalloc.h"
 
 void *
+xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (p == NULL)
+		fatal("malloc");
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	void *q = reallocarray(p, n, size);
+
+	if (q == NULL)
+		fatal("reallocarray");
+	return q;
+}
+
+void *
 xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n, size);

@@ -7,7 +7,9 @@
 
 #include <stddef.h>
 
+void	*xmalloc(size_t size);
 void	*xcalloc(size_t n, size_t size);
+void	*xreallocarray(void *p, size_t n, size_t size);
 char	*xstrdup(const char *s);
 
 #endif

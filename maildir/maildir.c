@@ -26,16 +26,25 @@ int
 maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t uid,
     gid_t gid)
 {
+	const char *const sub[3] = { "tmp", "new", "cur" };
+
+	return maildir_open_at(md, AT_FDCWD, path, sub, hostname, uid, gid);
+}
+
+int
+maildir_open_at(struct maildir *md, int at, const char *path, const char *const sub[3],
+    const char *hostname, uid_t uid, gid_t gid)
+{
 	size_t o = 0;
 	const char *h;
 
 	md->unnamed_tmp = false;
 	md->dfd_root = md->dfd_tmp = md->dfd_new = md->dfd_cur = -1;
-	if ((md->dfd_root = util_mkdirat_open(AT_FDCWD, path, uid, gid)) == -1)
+	if ((md->dfd_root = util_mkdirat_open(at, path, uid, gid)) == -1)
 		goto fail;
-	if ((md->dfd_tmp = util_mkdirat_open(md->dfd_root, "tmp", uid, gid)) == -1 ||
-	    (md->dfd_new = util_mkdirat_open(md->dfd_root, "new", uid, gid)) == -1 ||
-	    (md->dfd_cur = util_mkdirat_open(md->dfd_root, "cur", uid, gid)) == -1)
+	if ((md->dfd_tmp = util_mkdirat_open(md->dfd_root, sub[0], uid, gid)) == -1 ||
+	    (md->dfd_new = util_mkdirat_open(md->dfd_root, sub[1], uid, gid)) == -1 ||
+	    (md->dfd_cur = util_mkdirat_open(md->dfd_root, sub[2], uid, gid)) == -1)
 		goto fail;
 	/* maildir(5): '/' and ':' in the host name are written as \057 and \072. */
 	for (h = hostname; *h != '\0' && o + 4 < MAILDIR_HOST_MAX; h++) {

@@ -41,6 +41,12 @@ struct maildir_delivery {
  */
 int	maildir_open(struct maildir *md, const char *path, const char *hostname, uid_t uid,
 	    gid_t gid);
+/*
+ * The same with other names for tmp/new/cur, under the directory at (AT_FDCWD or an
+ * fd): the outbound queue is a spool of the same kind (queue/queue.h).
+ */
+int	maildir_open_at(struct maildir *md, int at, const char *path,
+	    const char *const sub[3], const char *hostname, uid_t uid, gid_t gid);
 void	maildir_close(struct maildir *md);
 
 /*

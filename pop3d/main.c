@@ -75,6 +75,10 @@ housekeeping(void *arg)
 int
 main(int argc, char *argv[])
 {
+	const struct daemon_port ports[] = {
+		{ &cfg.pop3_listen, false, 0 },
+		{ &cfg.pop3s_listen, true, 0 },
+	};
 	struct daemon_opts opt;
 	struct listener_config lc;
 	struct timeval tv = { 10, 0 };
@@ -86,7 +90,7 @@ main(int argc, char *argv[])
 	daemon_args("letterbox-pop3d", argc, argv, &opt);
 	daemon_hold_stop_signals();
 	daemon_config("letterbox-pop3d", &opt, &cfg, &server.tls, pop3_config_check);
-	listeners = daemon_bind(&cfg.pop3_listen, &cfg.pop3s_listen, &nlisteners);
+	listeners = daemon_bind(ports, sizeof(ports) / sizeof(ports[0]), &nlisteners);
 	daemon_owner(&cfg, &owner_uid, &owner_gid);
 	/* Opened before the drop, as in smtpd: the owner needs no access to the parents. */
 	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)

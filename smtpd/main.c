@@ -35,7 +35,7 @@ static void
 session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
     void *arg)
 {
-	smtp_session_serve(arg, fd, l->implicit_tls, peer);
+	smtp_session_serve(arg, fd, l->implicit_tls, l->kind == SMTP_LISTEN_SUBMISSION, peer);
 }
 
 static pid_t
@@ -80,6 +80,12 @@ housekeeping(void *arg)
 int
 main(int argc, char *argv[])
 {
+	const struct daemon_port ports[] = {
+		{ &cfg.smtp_listen, false, SMTP_LISTEN_MX },
+		{ &cfg.smtps_listen, true, SMTP_LISTEN_MX },
+		{ &cfg.submission_listen, false, SMTP_LISTEN_SUBMISSION },
+		{ &cfg.submissions_listen, true, SMTP_LISTEN_SUBMISSION },
+	};
 	struct daemon_opts opt;
 	struct listener *ls;
 	struct listener_config lc;
@@ -91,7 +97,7 @@ main(int argc, char *argv[])
 	daemon_args("letterbox-smtpd", argc, argv, &opt);
 	daemon_hold_stop_signals();
 	daemon_config("letterbox-smtpd", &opt, &cfg, &server.tls, NULL);
-	ls = daemon_bind(&cfg.smtp_listen, &cfg.smtps_listen, &n);
+	ls = daemon_bind(ports, sizeof(ports) / sizeof(ports[0]), &n);
 	daemon_owner(&cfg, &owner_uid, &owner_gid);
 	/*
 	 * The Maildir's directories are opened before the drop, like the key: the mail

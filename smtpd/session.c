@@ -159,7 +159,7 @@ smtp_timeout(struct smtp_session *s)
 
 void
 smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
-    const struct sockaddr_storage *peer)
+    bool submission, const struct sockaddr_storage *peer)
 {
 	struct smtp_session sess, *s = &sess;
 	const struct settings *cfg = srv->cfg;
@@ -169,6 +169,7 @@ smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
 
 	memset(s, 0, sizeof(*s));
 	s->srv = srv;
+	s->submission = submission;
 	s->state = SMTP_STATE_CONNECTED;
 	s->dlv.fd = -1;
 	util_random_hex(s->id, 8);

@@ -23,6 +23,12 @@
 #define SMTP_OUT_MAX		65536	/* queued replies */
 #define SMTP_BODY_CHUNK		65536	/* body bytes buffered before a write() */
 
+/* struct listener's kind: who connects there. */
+enum {
+	SMTP_LISTEN_MX,			/* the world: mail for the owner only */
+	SMTP_LISTEN_SUBMISSION,		/* the owner's clients: AUTH, then any recipient */
+};
+
 /* What the parent prepared; shared read-only by every session process. */
 struct smtp_server {
 	const struct settings	*cfg;
@@ -50,6 +56,7 @@ struct smtp_session {
 	char			 helo[SMTP_HELO_MAX + 1];
 	bool			 esmtp;			/* EHLO rather than HELO */
 	bool			 is_tls;
+	bool			 submission;		/* a submission port (RFC 6409) */
 	bool			 quit;			/* close after flushing */
 	unsigned		 bad_commands;
 	int64_t			 cmd_wait_start_ms;	/* waiting for a command since */
@@ -72,7 +79,7 @@ struct smtp_session {
 
 /* Serve one connection on fd (the listener's session callback). Returns when done. */
 void	smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
-	    const struct sockaddr_storage *peer);
+	    bool submission, const struct sockaddr_storage *peer);
 
 /* Queue one reply line (CRLF added). Multi-line replies use "250-" on all but the last. */
 void	smtp_reply(struct smtp_session *s, const char *line);

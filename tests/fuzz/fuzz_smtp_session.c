@@ -262,7 +262,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sin->sin_family = AF_INET;
 	sin->sin_port = htons(40000);
 	sin->sin_addr.s_addr = htonl(0xc0000201);	/* 192.0.2.1, RFC 5737 */
-	smtp_session_serve(&srv, sv[0], false, &peer);	/* closes sv[0] */
+	smtp_session_serve(&srv, sv[0], false, false, &peer);	/* closes sv[0] */
 
 	pthread_join(th, NULL);
 	close(sv[1]);
