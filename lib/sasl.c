@@ -159,3 +159,97 @@ sasl_creds_wipe(struct sasl_creds *c)
 {
 	sodium_memzero(c, sizeof(*c));
 }
+
+void
+sasl_exchange_end(struct sasl_exchange *x)
+{
+	x->step = SASL_STEP_NONE;
+	sasl_creds_wipe(&x->creds);
+}
+
+/* A base64 PLAIN message, initial or answered. */
+static enum sasl_result
+sasl_plain_response(struct sasl_exchange *x, const char *b64)
+{
+	unsigned char msg[SASL_LINE_MAX];
+	long n = sasl_b64_decode(b64, strlen(b64), msg, sizeof(msg));
+	bool ok = n >= 0 && sasl_plain_parse(msg, (size_t)n, &x->creds);
+
+	sodium_memzero(msg, sizeof(msg));
+	x->step = SASL_STEP_NONE;
+	if (ok)
+		return SASL_R_DONE;
+	sasl_creds_wipe(&x->creds);
+	/* Malformed, or asks to act as someone else: a failed login (RFC 4616 §2). */
+	return n < 0 ? SASL_R_BAD_B64 : SASL_R_FAILED;
+}
+
+/* One LOGIN field into out; the next challenge, or the end. */
+static enum sasl_result
+sasl_login_response(struct sasl_exchange *x, const char *b64, char *out, size_t outsz,
+    enum sasl_step next, const char **challenge)
+{
+	if (!sasl_login_field(b64, out, outsz)) {
+		sasl_exchange_end(x);
+		return SASL_R_BAD_B64;
+	}
+	x->step = next;
+	if (next == SASL_STEP_NONE)
+		return SASL_R_DONE;
+	*challenge = SASL_LOGIN_PASSWORD;
+	return SASL_R_CHALLENGE;
+}
+
+enum sasl_result
+sasl_begin(struct sasl_exchange *x, const char *mech, const char *initial,
+    const char **challenge)
+{
+	sasl_exchange_end(x);
+	switch (sasl_mech_parse(mech)) {
+	case SASL_PLAIN:
+		x->mech = "PLAIN";
+		break;
+	case SASL_LOGIN:
+		x->mech = "LOGIN";
+		break;
+	default:
+		return SASL_R_BAD_MECH;
+	}
+	if (initial != NULL && strcmp(initial, "=") == 0)
+		initial = "";
+	if (x->mech[0] == 'P') {
+		if (initial != NULL)
+			return sasl_plain_response(x, initial);
+		x->step = SASL_STEP_PLAIN;
+		*challenge = "";
+		return SASL_R_CHALLENGE;
+	}
+	if (initial != NULL)
+		return sasl_login_response(x, initial, x->creds.user, sizeof(x->creds.user),
+		    SASL_STEP_LOGIN_PASS, challenge);
+	x->step = SASL_STEP_LOGIN_USER;
+	*challenge = SASL_LOGIN_USERNAME;
+	return SASL_R_CHALLENGE;
+}
+
+enum sasl_result
+sasl_continue(struct sasl_exchange *x, const char *line, const char **challenge)
+{
+	if (strcmp(line, "*") == 0) {
+		sasl_exchange_end(x);
+		return SASL_R_CANCELLED;
+	}
+	switch (x->step) {
+	case SASL_STEP_PLAIN:
+		return sasl_plain_response(x, line);
+	case SASL_STEP_LOGIN_USER:
+		return sasl_login_response(x, line, x->creds.user, sizeof(x->creds.user),
+		    SASL_STEP_LOGIN_PASS, challenge);
+	case SASL_STEP_LOGIN_PASS:
+		return sasl_login_response(x, line, x->creds.pass, sizeof(x->creds.pass),
+		    SASL_STEP_NONE, challenge);
+	case SASL_STEP_NONE:
+		break;
+	}
+	return SASL_R_FAILED;
+}

@@ -59,4 +59,43 @@ bool	sasl_login_field(const char *line, char *out, size_t outsz);
 /* Wipe the credentials (sodium_memzero: the compiler cannot drop it). */
 void	sasl_creds_wipe(struct sasl_creds *c);
 
+/*
+ * One server-side exchange (RFC 4422 §3), the same in POP3 AUTH and SMTP AUTH: the
+ * daemons only turn its results into their own replies ("+ " / "334 ", -ERR / 5xx).
+ */
+enum sasl_step {
+	SASL_STEP_NONE,		/* no exchange in progress */
+	SASL_STEP_PLAIN,	/* empty challenge sent, waiting for the PLAIN message */
+	SASL_STEP_LOGIN_USER,	/* "Username:" sent */
+	SASL_STEP_LOGIN_PASS,	/* "Password:" sent */
+};
+
+struct sasl_exchange {
+	enum sasl_step		step;
+	const char		*mech;		/* "PLAIN" or "LOGIN", for the log */
+	struct sasl_creds	creds;
+};
+
+enum sasl_result {
+	SASL_R_CHALLENGE,	/* send *challenge (base64, may be ""), read the next line */
+	SASL_R_DONE,		/* x->creds are complete: ask the auth process */
+	SASL_R_BAD_MECH,	/* not a mechanism we offer */
+	SASL_R_BAD_B64,		/* a response that is not base64: a syntax error */
+	SASL_R_FAILED,		/* decoded but unusable (PLAIN as someone else): a failed login */
+	SASL_R_CANCELLED,	/* the client sent "*" */
+};
+
+/*
+ * AUTH mech [initial]: initial is NULL without an initial response; "=" is an empty
+ * one (RFC 4954 §4, RFC 5034 §4). Anything but CHALLENGE ends the exchange (DONE
+ * leaves the credentials in x until sasl_exchange_end()).
+ */
+enum sasl_result sasl_begin(struct sasl_exchange *x, const char *mech, const char *initial,
+	    const char **challenge);
+/* The client's line while x->step != SASL_STEP_NONE. */
+enum sasl_result sasl_continue(struct sasl_exchange *x, const char *line,
+	    const char **challenge);
+/* Forget the exchange and wipe the credentials. */
+void	sasl_exchange_end(struct sasl_exchange *x);
+
 #endif

@@ -10,13 +10,6 @@
 #include "lib/log.h"
 #include "pop3d/session.h"
 
-static void
-sasl_reset(struct pop3_session *s)
-{
-	s->sasl = SASL_STEP_NONE;
-	sasl_creds_wipe(&s->creds);
-}
-
 /*
  * A failed login, whoever found it (the auth process, or the PLAIN parser for a
  * message asking to act as someone else): [AUTH] (RFC 3206 §4), and the connection
@@ -40,9 +33,9 @@ pop3_login(struct pop3_session *s, const char *mech)
 	enum auth_result r;
 	int lk;
 
-	r = auth_ask(s->srv->auth_fd, "pop3", mech, s->peer_ip, s->id, &s->creds);
-	log_escape(user, sizeof(user), s->creds.user, strlen(s->creds.user));
-	sasl_reset(s);
+	r = auth_ask(s->srv->auth_fd, "pop3", mech, s->peer_ip, s->id, &s->sasl.creds);
+	log_escape(user, sizeof(user), s->sasl.creds.user, strlen(s->sasl.creds.user));
+	sasl_exchange_end(&s->sasl);
 	sodium_memzero(s->user, sizeof(s->user));
 	switch (r) {
 	case AUTH_OK:
@@ -103,53 +96,45 @@ cmd_pass(struct pop3_session *s, char *args)
 		pop3_auth_failed(s);
 		return;
 	}
-	memcpy(s->creds.user, s->user, sizeof(s->creds.user));
-	memcpy(s->creds.pass, args, n + 1);
+	memcpy(s->sasl.creds.user, s->user, sizeof(s->sasl.creds.user));
+	memcpy(s->sasl.creds.pass, args, n + 1);
 	pop3_login(s, "USER");
 }
 
-/* A decoded PLAIN message, initial or answered. */
+/* What the exchange says next, as POP3 replies (RFC 5034 §4). */
 static void
-sasl_plain(struct pop3_session *s, const char *b64)
+pop3_sasl_result(struct pop3_session *s, enum sasl_result r, const char *challenge)
 {
-	unsigned char msg[SASL_LINE_MAX];
-	long n = sasl_b64_decode(b64, strlen(b64), msg, sizeof(msg));
-
-	if (n < 0) {
-		sodium_memzero(msg, sizeof(msg));
-		sasl_reset(s);
+	switch (r) {
+	case SASL_R_CHALLENGE:
+		pop3_replyf(s, "+ %s", challenge);
+		break;
+	case SASL_R_DONE:
+		pop3_login(s, s->sasl.mech);
+		break;
+	case SASL_R_BAD_MECH:
+		pop3_reply(s, "-ERR Unsupported authentication mechanism.");
+		pop3_bad_command(s);
+		break;
+	case SASL_R_BAD_B64:
 		pop3_reply(s, "-ERR Invalid base64 data.");
 		pop3_bad_command(s);
-		return;
-	}
-	if (!sasl_plain_parse(msg, (size_t)n, &s->creds)) {
-		sodium_memzero(msg, sizeof(msg));
-		sasl_reset(s);
-		/* Malformed, or asks to act as someone else: a failed login (RFC 4616 §2). */
+		break;
+	case SASL_R_FAILED:
 		pop3_auth_failed(s);
-		return;
+		break;
+	case SASL_R_CANCELLED:
+		pop3_reply(s, "-ERR Authentication cancelled.");
+		break;
 	}
-	sodium_memzero(msg, sizeof(msg));
-	pop3_login(s, "PLAIN");
-}
-
-/* One LOGIN field; false (and the exchange ended) if it is not valid. */
-static bool
-sasl_login_take(struct pop3_session *s, const char *b64, char *out, size_t outsz)
-{
-	if (sasl_login_field(b64, out, outsz))
-		return true;
-	sasl_reset(s);
-	pop3_reply(s, "-ERR Invalid base64 data.");
-	pop3_bad_command(s);
-	return false;
 }
 
 void
 cmd_auth(struct pop3_session *s, char *args)
 {
 	char *initial = strchr(args, ' ');
-	enum sasl_mech mech;
+	const char *challenge = NULL;
+	enum sasl_result r;
 
 	if (*args == '\0') {
 		/* The pre-RFC 5034 listing some clients still ask for. */
@@ -158,62 +143,17 @@ cmd_auth(struct pop3_session *s, char *args)
 	}
 	if (initial != NULL)
 		*initial++ = '\0';
-	if ((mech = sasl_mech_parse(args)) == SASL_NONE) {
-		pop3_reply(s, "-ERR Unsupported authentication mechanism.");
-		pop3_bad_command(s);
-		return;
-	}
-	/* RFC 5034 §4: "=" is an empty initial response. */
-	if (initial != NULL && strcmp(initial, "=") == 0)
-		initial[0] = '\0';
-	if (mech == SASL_PLAIN) {
-		if (initial != NULL)
-			sasl_plain(s, initial);
-		else {
-			s->sasl = SASL_STEP_PLAIN;
-			pop3_reply(s, "+ ");
-		}
-		return;
-	}
-	if (initial != NULL) {
-		if (!sasl_login_take(s, initial, s->creds.user, sizeof(s->creds.user)))
-			return;
-		s->sasl = SASL_STEP_LOGIN_PASS;
-		pop3_reply(s, "+ " SASL_LOGIN_PASSWORD);
-		return;
-	}
-	s->sasl = SASL_STEP_LOGIN_USER;
-	pop3_reply(s, "+ " SASL_LOGIN_USERNAME);
+	r = sasl_begin(&s->sasl, args, initial, &challenge);
+	pop3_sasl_result(s, r, challenge);
 }
 
 void
 pop3_sasl_input(struct pop3_session *s, char *line)
 {
-	if (strcmp(line, "*") == 0) {
-		sasl_reset(s);
-		pop3_reply(s, "-ERR Authentication cancelled.");
-		return;
-	}
-	switch (s->sasl) {
-	case SASL_STEP_PLAIN:
-		s->sasl = SASL_STEP_NONE;
-		sasl_plain(s, line);
-		break;
-	case SASL_STEP_LOGIN_USER:
-		if (!sasl_login_take(s, line, s->creds.user, sizeof(s->creds.user)))
-			return;
-		s->sasl = SASL_STEP_LOGIN_PASS;
-		pop3_reply(s, "+ " SASL_LOGIN_PASSWORD);
-		break;
-	case SASL_STEP_LOGIN_PASS:
-		if (!sasl_login_take(s, line, s->creds.pass, sizeof(s->creds.pass)))
-			return;
-		s->sasl = SASL_STEP_NONE;
-		pop3_login(s, "LOGIN");
-		break;
-	case SASL_STEP_NONE:
-		break;
-	}
+	const char *challenge = NULL;
+	enum sasl_result r = sasl_continue(&s->sasl, line, &challenge);
+
+	pop3_sasl_result(s, r, challenge);
 }
 
 void

@@ -101,10 +101,8 @@ pop3_bad_line(struct pop3_session *s, enum line_status st)
 	default:
 		return;
 	}
-	if (s->sasl != SASL_STEP_NONE) {
-		s->sasl = SASL_STEP_NONE;
-		sasl_creds_wipe(&s->creds);
-	}
+	if (s->sasl.step != SASL_STEP_NONE)
+		sasl_exchange_end(&s->sasl);
 	pop3_bad_command(s);
 }
 
@@ -123,7 +121,7 @@ pop3_commands_input(struct pop3_session *s)
 			pop3_bad_line(s, st);
 			continue;
 		}
-		if (s->sasl != SASL_STEP_NONE)
+		if (s->sasl.step != SASL_STEP_NONE)
 			pop3_sasl_input(s, line);
 		else
 			pop3_command(s, line, len);
@@ -222,7 +220,7 @@ pop3_session_serve(const struct pop3_server *srv, int fd, bool implicit_tls,
 	}
 	conn_flush(&s->conn, idle_ms);
 done:
-	sasl_creds_wipe(&s->creds);
+	sasl_exchange_end(&s->sasl);
 	sodium_memzero(s->user, sizeof(s->user));
 	log_info("disconnect client=%s retrieved=%u", s->peer_ip, s->retrieved);
 	maildrop_close(&s->drop);

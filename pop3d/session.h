@@ -38,13 +38,6 @@ enum pop3_state {
 	POP3_TRANSACTION	= 1 << 1,
 };
 
-enum pop3_sasl_step {
-	SASL_STEP_NONE,
-	SASL_STEP_PLAIN,	/* "+ " sent, waiting for the PLAIN message */
-	SASL_STEP_LOGIN_USER,	/* "+ Username:" sent */
-	SASL_STEP_LOGIN_PASS,	/* "+ Password:" sent */
-};
-
 struct pop3_session {
 	const struct pop3_server *srv;
 	struct conn		 conn;
@@ -61,8 +54,7 @@ struct pop3_session {
 
 	/* AUTHORIZATION: USER given, SASL in progress. */
 	char			 user[SASL_USER_MAX + 1];
-	enum pop3_sasl_step	 sasl;
-	struct sasl_creds	 creds;
+	struct sasl_exchange	 sasl;
 
 	/* TRANSACTION. */
 	struct maildrop		 drop;
