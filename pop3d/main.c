@@ -9,7 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "auth/auth.h"
+#include "auth/service.h"
 #include "lib/daemon.h"
 #include "lib/helper.h"
 #include "lib/listener.h"
@@ -27,8 +27,7 @@ static struct settings cfg;
 static struct maildir mdir;
 static struct listener *listeners;
 static size_t nlisteners;
-static int auth_socks[2] = { -1, -1 };	/* [0] the auth process reads, [1] sessions */
-static struct helper authd;
+static struct auth_service authd;
 static int state_fd = -1;
 
 static const char *
@@ -45,31 +44,18 @@ session_main(int fd, const struct listener *l, const struct sockaddr_storage *pe
 	pop3_session_serve(arg, fd, l->implicit_tls, peer);
 }
 
-static pid_t
-authd_spawn(void *arg)
-{
-	int close_fds[64];
-	size_t i, n = 0;
-
-	(void)arg;
-	for (i = 0; i < nlisteners && n < 63; i++)
-		close_fds[n++] = listeners[i].fd;
-	close_fds[n++] = auth_socks[1];
-	return authd_start(&cfg, state_fd, auth_socks[0], close_fds, n);
-}
-
 static void
 child_reaped(pid_t pid, int status, void *arg)
 {
 	(void)arg;
-	helper_reaped(&authd, pid, status);
+	helper_reaped(&authd.helper, pid, status);
 }
 
 static void
 housekeeping(void *arg)
 {
 	(void)arg;
-	helper_tick(&authd);
+	helper_tick(&authd.helper);
 }
 
 int
@@ -81,7 +67,6 @@ main(int argc, char *argv[])
 	};
 	struct daemon_opts opt;
 	struct listener_config lc;
-	struct timeval tv = { 10, 0 };
 	int child_close[2];
 	char err[512];
 	uid_t owner_uid;
@@ -100,10 +85,6 @@ main(int argc, char *argv[])
 		log_warn("state_dir %s: app passwords cannot be used", cfg.state_dir);
 	if (privdrop(cfg.user, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, auth_socks) == -1)
-		fatal("socketpair");
-	/* A session waits at most this long to hand its request over. */
-	setsockopt(auth_socks[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	log_info("ready: user=%s maildir=%s pam_service=%s", cfg.user ? cfg.user :
 	    "(current)", cfg.maildir, cfg.pam_service);
 	/* Said before forking the auth process, which must not hold ready_fd. */
@@ -111,9 +92,8 @@ main(int argc, char *argv[])
 
 	server.cfg = &cfg;
 	server.md = &mdir;
-	server.auth_fd = auth_socks[1];
-	helper_init(&authd, "auth process", authd_spawn, NULL);
-	helper_spawn(&authd);
+	auth_service_start(&authd, &cfg, state_fd, listeners, nlisteners);
+	server.auth_fd = auth_service_fd(&authd);
 
 	memset(&lc, 0, sizeof(lc));
 	lc.max_sessions = (unsigned)cfg.max_sessions;
@@ -124,12 +104,12 @@ main(int argc, char *argv[])
 	lc.tick = housekeeping;
 	lc.reaped = child_reaped;
 	/* Sessions only write requests; the app passwords are the auth process's. */
-	child_close[0] = auth_socks[0];
+	child_close[0] = auth_service_private_fd(&authd);
 	child_close[1] = state_fd;
 	lc.child_close = child_close;
 	lc.nchild_close = state_fd != -1 ? 2 : 1;
 	listener_run(listeners, nlisteners, &lc);
-	helper_stop(&authd);
+	helper_stop(&authd.helper);
 	free(listeners);
 	return 0;
 }

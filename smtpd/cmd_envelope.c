@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/xmalloc.h"
 #include "smtpd/policy.h"
 #include "smtpd/session.h"
 
@@ -53,7 +54,14 @@ cmd_mail(struct smtp_session *s, char *args)
 	struct smtp_path path;
 	const char *arg, *rest;
 	enum addr_result r;
+	char esc[SMTP_PATH_MAX * 4 + 1];
 
+	/* RFC 4954 §6 / RFC 6409 §4.3: submission is for the authenticated owner only. */
+	if (s->submission && !s->authenticated) {
+		smtp_reply(s, "530 5.7.0 Authentication required");
+		smtp_bad_command(s);
+		return;
+	}
 	if ((arg = smtp_path_arg(args, "FROM")) == NULL) {
 		smtp_reply(s, "501 5.5.4 Syntax: MAIL FROM:<address>");
 		smtp_bad_command(s);
@@ -78,6 +86,15 @@ cmd_mail(struct smtp_session *s, char *args)
 	/* RFC 1870 §6.2: a declared size over our maximum is refused at once. */
 	if (params.has_size && params.size > cfg->max_message_size) {
 		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+		return;
+	}
+	/* RFC 6409 §6.1: the submission server may check the sender is the user's own. */
+	if (s->submission && !policy_owner_sender(cfg, &path)) {
+		log_info("refused client=%s user=\"%s\" from=<%s> reason=not-owner-address",
+		    s->peer_ip, s->auth_user, log_escape(esc, sizeof(esc), path.text,
+		    strlen(path.text)));
+		smtp_reply(s, "553 5.7.1 Error: sender address is not one of yours");
+		smtp_bad_command(s);
 		return;
 	}
 	s->from = path;
@@ -128,12 +145,19 @@ cmd_rcpt(struct smtp_session *s, char *args)
 	}
 	switch (policy_rcpt(cfg, &path)) {
 	case RCPT_LOCAL:
+		s->nlocal++;
 		break;
 	case RCPT_UNKNOWN_USER:
 		refusal = "550 5.1.1 Error: no such user here";
 		reason = "unknown-user";
 		break;
 	case RCPT_RELAY_DENIED:
+		/* Authenticated submission may send anywhere: the queue takes it. */
+		if (s->submission && s->authenticated) {
+			s->remote = xreallocarray(s->remote, s->nremote + 1, sizeof(*s->remote));
+			s->remote[s->nremote++] = xstrdup(path.text);
+			break;
+		}
 		refusal = "550 5.7.1 Error: relay access denied";
 		reason = "relay-denied";
 		break;

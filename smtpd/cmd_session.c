@@ -40,6 +40,11 @@ cmd_ehlo(struct smtp_session *s, char *args)
 	smtp_replyf(s, "250-SIZE %llu", cfg->max_message_size);		/* RFC 1870 */
 	if (s->srv->tls != NULL && !s->is_tls)
 		smtp_reply(s, "250-STARTTLS");				/* RFC 3207 */
+	/* RFC 4954: AUTH on submission inside TLS only; "AUTH=" for Outlook 2003 (clients.md). */
+	if (s->submission && s->is_tls && !s->authenticated) {
+		smtp_reply(s, "250-AUTH PLAIN LOGIN");
+		smtp_reply(s, "250-AUTH=PLAIN LOGIN");
+	}
 	smtp_reply(s, "250-8BITMIME");					/* RFC 6152 */
 	smtp_reply(s, "250-SMTPUTF8");					/* RFC 6531 */
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");			/* RFC 2034 */
@@ -83,8 +88,9 @@ cmd_help(struct smtp_session *s, char *args)
 {
 	(void)args;
 	smtp_reply(s, "214-2.0.0 Letterbox: mail for this domain's owner (RFC 5321)");
-	smtp_replyf(s, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s",
-	    s->srv->tls != NULL && !s->is_tls ? " STARTTLS" : "");
+	smtp_replyf(s, "214 2.0.0 EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP%s%s",
+	    s->srv->tls != NULL && !s->is_tls ? " STARTTLS" : "",
+	    s->submission && s->is_tls ? " AUTH" : "");
 }
 
 void

@@ -31,6 +31,8 @@ struct smtp_command {
 
 /* Sorted by verb: looked up with bsearch. */
 static const struct smtp_command smtp_commands[] = {
+	{ "AUTH", SMTP_STATE_GREETED, CMD_ARGS_NEEDED | CMD_SYNC, cmd_auth,
+	    "Syntax: AUTH mechanism [initial-response]", "MAIL transaction in progress" },
 	{ "DATA", TX, CMD_ARGS_NONE | CMD_SYNC, cmd_data,
 	    "Syntax: DATA", "need MAIL command" },
 	{ "EHLO", SMTP_STATE_ANY, CMD_ARGS_NEEDED | CMD_SYNC, cmd_ehlo,
@@ -83,7 +85,7 @@ smtp_command(struct smtp_session *s, char *line)
 		smtp_bad_command(s);
 		return;
 	}
-	/* 3-4. TLS and AUTH requirements arrive with submission (RFC 3207 §4, 4954 §6). */
+	/* 3-4. TLS and AUTH requirements: cmd_auth.c and cmd_mail (RFC 3207 §4, 4954 §6). */
 	/* 5. Argument presence: RFC 5321 §4.2.2, 501 "syntax error in parameters". */
 	if (((cmd->flags & CMD_ARGS_NONE) && *args != '\0') ||
 	    ((cmd->flags & CMD_ARGS_NEEDED) && *args == '\0')) {

@@ -19,6 +19,7 @@
 #include "lib/util.h"
 #include "maildir/indexer.h"
 #include "maildir/maildir.h"
+#include "smtpd/outbound.h"
 #include "smtpd/session.h"
 
 
@@ -30,6 +31,7 @@ static struct listener *listeners;
 static size_t nlisteners;
 static struct maildir mdir;
 static struct settings cfg;
+static struct outbound outbound;
 
 static void
 session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
@@ -59,7 +61,8 @@ static void
 child_reaped(pid_t pid, int status, void *arg)
 {
 	(void)arg;
-	helper_reaped(&indexer, pid, status);
+	if (!helper_reaped(&indexer, pid, status))
+		outbound_reaped(&outbound, pid, status);
 }
 
 static void
@@ -70,6 +73,7 @@ housekeeping(void *arg)
 
 	(void)arg;
 	helper_tick(&indexer);
+	outbound_tick(&outbound);
 	/* maildir(5): stale tmp/ files go after 36 hours; look once an hour. */
 	if (ticks++ % 60 != 0)
 		return;
@@ -92,7 +96,8 @@ main(int argc, char *argv[])
 	char err[512], busy[300];
 	uid_t owner_uid;
 	gid_t owner_gid;
-	size_t n;
+	size_t n, nclose;
+	int child_close[3];
 
 	daemon_args("letterbox-smtpd", argc, argv, &opt);
 	daemon_hold_stop_signals();
@@ -105,6 +110,8 @@ main(int argc, char *argv[])
 	 */
 	if (maildir_open(&mdir, cfg.maildir, cfg.hostname, owner_uid, owner_gid) == -1)
 		fatal("maildir %s", cfg.maildir);
+	/* Submission: the state directory, queue, keys and secrets, the same way. */
+	outbound_prepare(&outbound, &cfg, &mdir, owner_uid, owner_gid);
 	if (privdrop(cfg.user, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (faccessat(mdir.dfd_tmp, ".", W_OK, 0) == -1 ||
@@ -130,6 +137,7 @@ main(int argc, char *argv[])
 	}
 	server.cfg = &cfg;
 	server.md = &mdir;
+	outbound_start(&outbound, &server, ls, n);
 
 	snprintf(busy, sizeof(busy), "421 4.7.0 %s Error: too many connections, try again "
 	    "later\r\n", cfg.hostname);
@@ -141,9 +149,14 @@ main(int argc, char *argv[])
 	lc.arg = &server;
 	lc.tick = housekeeping;
 	lc.reaped = child_reaped;
-	lc.child_close = &indexer_socks[0];	/* sessions only write to the indexer */
-	lc.nchild_close = indexer_socks[0] != -1 ? 1 : 0;
+	/* Sessions only write to the indexer, the auth process and the queue runner. */
+	nclose = outbound_private_fds(&outbound, child_close);
+	if (indexer_socks[0] != -1)
+		child_close[nclose++] = indexer_socks[0];
+	lc.child_close = child_close;
+	lc.nchild_close = nclose;
 	listener_run(ls, n, &lc);
+	outbound_stop(&outbound);
 	helper_stop(&indexer);
 	free(ls);
 	return 0;

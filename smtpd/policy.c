@@ -51,3 +51,9 @@ policy_rcpt(const struct settings *cfg, const struct smtp_path *rcpt)
 		return RCPT_UNKNOWN_USER;
 	return RCPT_LOCAL;
 }
+
+bool
+policy_owner_sender(const struct settings *cfg, const struct smtp_path *from)
+{
+	return from->domain[0] != '\0' && policy_rcpt(cfg, from) == RCPT_LOCAL;
+}

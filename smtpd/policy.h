@@ -16,5 +16,10 @@ enum rcpt_verdict {
 };
 
 enum rcpt_verdict policy_rcpt(const struct settings *cfg, const struct smtp_path *rcpt);
+/*
+ * Whether the owner may send as this envelope sender on submission: one of the owner's
+ * own addresses (subaddresses included); never the null sender or a literal.
+ */
+bool	policy_owner_sender(const struct settings *cfg, const struct smtp_path *from);
 
 #endif

@@ -8,8 +8,10 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -82,6 +84,11 @@ smtp_tx_reset(struct smtp_session *s)
 		smtp_data_abort(s, NULL);
 	memset(&s->from, 0, sizeof(s->from));
 	memset(&s->params, 0, sizeof(s->params));
+	while (s->nremote > 0)
+		free(s->remote[--s->nremote]);
+	free(s->remote);
+	s->remote = NULL;
+	s->nlocal = 0;
 	s->nrcpt = 0;
 	s->rcpt_tried = false;
 	s->rcpt[0] = '\0';
@@ -110,6 +117,7 @@ smtp_bad_line(struct smtp_session *s, enum line_status st)
 	default:
 		return;
 	}
+	sasl_exchange_end(&s->sasl);	/* a broken line ends an AUTH exchange too */
 	smtp_bad_command(s);
 }
 
@@ -125,10 +133,15 @@ smtp_commands_input(struct smtp_session *s)
 		st = line_next(&s->lr, &s->conn.in, &line, &len);
 		if (st == LINE_MORE)
 			return;
-		if (st == LINE_OK)
-			smtp_command(s, line);
-		else
+		if (st != LINE_OK)
 			smtp_bad_line(s, st);
+		else if (s->sasl.step != SASL_STEP_NONE)
+			smtp_sasl_input(s, line);
+		else
+			smtp_command(s, line);
+		/* The line may have held credentials (AUTH): gone from memory now. */
+		if (st == LINE_OK && s->submission)
+			sodium_memzero(line, len);
 	}
 }
 
@@ -172,12 +185,13 @@ smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
 	s->submission = submission;
 	s->state = SMTP_STATE_CONNECTED;
 	s->dlv.fd = -1;
+	s->qdlv.fd = -1;
 	util_random_hex(s->id, 8);
 	log_set_session(s->id);
 	util_sockaddr_ntop(peer, s->peer_ip, sizeof(s->peer_ip));
 	conn_init(&s->conn, fd, SMTP_IN_MAX, SMTP_OUT_MAX);
 	s->conn.deadline_ms = util_now_ms() + (int64_t)cfg->session_timeout * 1000;
-	line_reader_init(&s->lr, SMTP_CMD_LINE_MAX);
+	line_reader_init(&s->lr, submission ? SMTP_AUTH_LINE_MAX : SMTP_CMD_LINE_MAX);
 	buf_init(&s->body, SMTP_BODY_CHUNK + SMTP_IN_MAX + 2);
 	log_info("connect client=%s tls=%s", s->peer_ip, implicit_tls ? "implicit" : "no");
 
@@ -233,6 +247,8 @@ smtp_session_serve(const struct smtp_server *srv, int fd, bool implicit_tls,
 done:
 	if (s->in_data)
 		smtp_data_abort(s, NULL);
+	smtp_tx_reset(s);
+	sasl_exchange_end(&s->sasl);
 	log_info("disconnect client=%s messages=%u", s->peer_ip, s->messages);
 	buf_clear(&s->body);
 	conn_close(&s->conn);

@@ -13,12 +13,17 @@
 
 #include "lib/conn.h"
 #include "lib/line.h"
+#include "lib/sasl.h"
 #include "lib/settings.h"
 #include "maildir/maildir.h"
+#include "queue/queue.h"
 #include "smtpd/address.h"
 #include "smtpd/dotstuff.h"
 
 #define SMTP_CMD_LINE_MAX	1000	/* RFC 5321 §4.5.3.1.4 asks for 512; we allow 1000 */
+/* Submission: an AUTH PLAIN line with the longest credentials (RFC 4954 §4 allows more). */
+#define SMTP_AUTH_LINE_MAX	2048
+#define SMTP_MAX_AUTH_FAILURES	5	/* then 421 and close */
 #define SMTP_HELO_MAX		255
 #define SMTP_OUT_MAX		65536	/* queued replies */
 #define SMTP_BODY_CHUNK		65536	/* body bytes buffered before a write() */
@@ -35,6 +40,9 @@ struct smtp_server {
 	SSL_CTX			*tls;		/* NULL: no STARTTLS, no implicit TLS */
 	struct maildir		*md;
 	int			 index_fd;	/* datagrams to the indexer; -1: none */
+	int			 auth_fd;	/* requests to the auth process; -1: none */
+	struct queue		*queue;		/* the outbound queue; NULL: no submission */
+	int			 queue_fd;	/* datagrams to the queue runner; -1: none */
 };
 
 enum smtp_state {
@@ -62,18 +70,28 @@ struct smtp_session {
 	int64_t			 cmd_wait_start_ms;	/* waiting for a command since */
 	unsigned		 messages;		/* delivered in this session */
 
+	/* Submission (RFC 6409): AUTH (RFC 4954) before MAIL. */
+	struct sasl_exchange	 sasl;
+	bool			 authenticated;
+	char			 auth_user[SASL_USER_MAX + 1];
+	unsigned		 auth_failures;
+
 	/* The transaction (reset by RSET, HELO/EHLO, STARTTLS and after DATA). */
 	struct smtp_path	 from;
 	struct smtp_mail_params	 params;
 	unsigned		 nrcpt;
 	bool			 rcpt_tried;		/* a RCPT was sent, accepted or not */
 	char			 rcpt[SMTP_PATH_MAX + 1];	/* the first one */
+	unsigned		 nlocal;		/* for the owner's Maildir */
+	char			**remote;		/* for the queue (submission) */
+	size_t			 nremote;
 
 	/* DATA mode. */
 	bool			 in_data;
 	struct dot_state	 dot;
 	struct buf		 body;
-	struct maildir_delivery	 dlv;
+	struct maildir_delivery	 dlv;			/* the Maildir copy (fd -1: none) */
+	struct maildir_delivery	 qdlv;			/* the queue copy (fd -1: none) */
 	int			 write_errno;		/* first write failure, 0 = none */
 };
 
@@ -106,6 +124,9 @@ void	cmd_starttls(struct smtp_session *s, char *args);
 void	cmd_mail(struct smtp_session *s, char *args);
 void	cmd_rcpt(struct smtp_session *s, char *args);
 void	cmd_data(struct smtp_session *s, char *args);
+void	cmd_auth(struct smtp_session *s, char *args);
+/* A line of an AUTH exchange in progress (cmd_auth.c). */
+void	smtp_sasl_input(struct smtp_session *s, char *line);
 
 /* DATA body mode (cmd_data.c): consume body bytes from c->in. 1 = message done. */
 int	smtp_data_input(struct smtp_session *s);

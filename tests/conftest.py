@@ -358,8 +358,11 @@ def test_account():
 class MailSystem:
     """smtpd + pop3d on one generated config, running as the test account.
 
-    Ports: .smtp_port, .smtps_port, .pop3_port (STLS), .pop3s_port (implicit TLS).
-    Logs: .smtpd_log, .pop3d_log. The app-password store is in .state_dir."""
+    Ports: .smtp_port, .smtps_port, .pop3_port (STLS), .pop3s_port (implicit TLS),
+    .sub_port (submission, STARTTLS), .subs_port (submission, implicit TLS).
+    Logs: .smtpd_log, .pop3d_log. The app passwords and the queue are in .state_dir.
+    DNS goes to 127.0.0.1:9 (nothing) unless dns_resolver is given: no test ever asks
+    the system's resolver."""
 
     def __init__(self, root, tls_files, account, extra, smtpd=True):
         self.root = root
@@ -367,6 +370,7 @@ class MailSystem:
         self.expected_kills = 0
         self.smtp_port, self.smtps_port = free_port(), free_port()
         self.pop3_port, self.pop3s_port = free_port(), free_port()
+        self.sub_port, self.subs_port = free_port(), free_port()
         self.maildir = os.path.join(root, "Maildir")
         self.state_dir = os.path.join(root, "state")
         self.conf_path = os.path.join(root, "letterbox.conf")
@@ -388,8 +392,11 @@ class MailSystem:
             f"tls_cert {tls_files[0]}", f"tls_key {tls_files[1]}",
             f"pam_service {TEST_PAM_SERVICE}",
             f"state_dir {self.state_dir}",
+            f"submission_listen 127.0.0.1:{self.sub_port}",
+            f"submissions_listen 127.0.0.1:{self.subs_port}",
         ]
-        lines += [f"{k} {v}" for k, v in extra.items()]
+        defaults = {"dns_resolver": "127.0.0.1:9"}
+        lines += [f"{k} {v}" for k, v in {**defaults, **extra}.items()]
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.procs = []
