@@ -8,9 +8,19 @@
 
 #include "lib/settings.h"
 
+/*
+ * Open state_dir (creating it for the owner), become the owner ("user") when root,
+ * and make state_dir the working directory. 0, or an exit code.
+ */
+int	cli_become_owner(const struct settings *cfg);
+
+/* "letterbox queue list | flush [ID] | delete ID" */
+int	cli_queue(const struct settings *cfg, int argc, char *argv[]);
 /* "letterbox index verify|sync|rebuild|dump" */
 int	cli_index(const struct settings *cfg, int argc, char *argv[]);
 /* "letterbox passwd add|remove NAME | list" */
 int	cli_passwd(const struct settings *cfg, int argc, char *argv[]);
+/* "letterbox dkim keygen | show" */
+int	cli_dkim(const struct settings *cfg, int argc, char *argv[]);
 
 #endif

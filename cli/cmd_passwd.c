@@ -31,44 +31,6 @@ print_device(const char *name, uint64_t created, void *arg)
 	printf("%-24s created %s\n", name, when);
 }
 
-/*
- * The store belongs to the owner, who runs the auth process: state_dir is opened (and
- * created for the owner) first, as root, then the work is done as the owner from
- * inside it, so the owner needs no access to its parent directories.
- */
-static int
-become_owner(const struct settings *cfg)
-{
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
-	struct passwd *pw;
-	char err[512];
-	int fd;
-
-	if (geteuid() == 0 && cfg->user != NULL) {
-		if ((pw = getpwnam(cfg->user)) == NULL) {
-			fprintf(stderr, "letterbox: user %s does not exist\n", cfg->user);
-			return EX_NOUSER;
-		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
-	if ((fd = util_mkdirat_open(AT_FDCWD, cfg->state_dir, uid, gid)) == -1) {
-		perror(cfg->state_dir);
-		return EX_CANTCREAT;
-	}
-	if (privdrop(cfg->user, err, sizeof(err)) == -1) {
-		fprintf(stderr, "letterbox: %s\n", err);
-		return EX_NOPERM;
-	}
-	if (fchdir(fd) == -1) {
-		perror(cfg->state_dir);
-		return EX_NOPERM;
-	}
-	close(fd);
-	return 0;
-}
-
 int
 cli_passwd(const struct settings *cfg, int argc, char *argv[])
 {
@@ -83,7 +45,7 @@ cli_passwd(const struct settings *cfg, int argc, char *argv[])
 		fprintf(stderr, "letterbox: libsodium cannot start\n");
 		return EX_SOFTWARE;
 	}
-	if ((r = become_owner(cfg)) != 0)
+	if ((r = cli_become_owner(cfg)) != 0)
 		return r;
 	if (strcmp(argv[0], "list") == 0) {
 		if (apppass_list(".", print_device, &n, err, sizeof(err)) == -1) {

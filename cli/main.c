@@ -18,6 +18,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: letterbox [-f config] index verify|sync|rebuild|dump\n"
 	    "       letterbox [-f config] passwd add|remove NAME | list\n"
+	    "       letterbox [-f config] dkim keygen | show\n"
+	    "       letterbox [-f config] queue list | flush [ID] | delete ID\n"
 	    "  index verify   compare the index with the Maildir, change nothing\n"
 	    "                 (exit 0: they agree, 1: mismatches were listed)\n"
 	    "  index sync     bring the index up to date with the Maildir\n"
@@ -25,7 +27,13 @@ usage(void)
 	    "  index dump     print UIDVALIDITY, the next UID and every record\n"
 	    "  passwd add NAME     make an app password for device NAME and print it once\n"
 	    "  passwd remove NAME  revoke it\n"
-	    "  passwd list         the devices that have one\n");
+	    "  passwd list         the devices that have one\n"
+	    "  dkim keygen  make the DKIM keys that are missing (never replacing one) and\n"
+	    "               print the DNS records to publish\n"
+	    "  queue list          the outbound queue: messages, recipients, last replies\n"
+	    "  queue flush [ID]    ask the queue runner to try (that message) now\n"
+	    "  queue delete ID     remove a message from the queue, without a bounce\n"
+	    "  dkim show    print the DNS records of the existing keys (exit 1: none)\n");
 	exit(EX_USAGE);
 }
 
@@ -56,6 +64,10 @@ main(int argc, char *argv[])
 		rc = cli_index(&cfg, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "passwd") == 0)
 		rc = cli_passwd(&cfg, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "queue") == 0)
+		rc = cli_queue(&cfg, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "dkim") == 0)
+		rc = cli_dkim(&cfg, argc - 1, argv + 1);
 	else
 		usage();
 	settings_free(&cfg);
