@@ -6,7 +6,8 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 dev="$top/var/dev"
 smtp_port=${LB_SMTP_PORT:-10025}
-smtps_port=${LB_SMTPS_PORT:-10465}
+sub_port=${LB_SUBMISSION_PORT:-10587}
+subs_port=${LB_SUBMISSIONS_PORT:-10465}
 pop3_port=${LB_POP3_PORT:-10110}
 pop3s_port=${LB_POP3S_PORT:-10995}
 mkdir -p "$dev/tls" "$dev/state"
@@ -36,7 +37,8 @@ local_parts you postmaster
 maildir $dev/Maildir
 $user_line
 smtp_listen 127.0.0.1:$smtp_port
-smtps_listen 127.0.0.1:$smtps_port
+submission_listen 127.0.0.1:$sub_port
+submissions_listen 127.0.0.1:$subs_port
 pop3_listen 127.0.0.1:$pop3_port
 pop3s_listen 127.0.0.1:$pop3s_port
 tls_cert $dev/tls/cert.pem
@@ -56,12 +58,15 @@ if [ ! -s "$cred" ] || ! "$top/bin/letterbox" -f "$dev/letterbox.conf" passwd li
 	echo "you@example.test $pw" > "$cred"
 fi
 pw=$(cut -d' ' -f2 "$cred")
+# DKIM keys for example.test (outbound mail is signed); made once, kept.
+"$top/bin/letterbox" -f "$dev/letterbox.conf" dkim keygen >/dev/null 2>&1 || true
 
 cat <<MSG
 Letterbox development server
   config    $dev/letterbox.conf
   Maildir   $dev/Maildir   (new mail appears in new/)
-  SMTP      127.0.0.1:$smtp_port (STARTTLS)   SMTPS 127.0.0.1:$smtps_port
+  SMTP (MX) 127.0.0.1:$smtp_port (STARTTLS, mail for you@example.test)
+  Submission 127.0.0.1:$sub_port (STARTTLS + AUTH)  127.0.0.1:$subs_port (TLS + AUTH)
   POP3      127.0.0.1:$pop3_port (STARTTLS)   POP3S 127.0.0.1:$pop3s_port
   runs as   $owner
   login     you@example.test   password $pw   (an app password; also in $cred)
@@ -72,7 +77,9 @@ Send it a message from another terminal:
 
 Read it with Thunderbird (Account Settings > Server Settings, "Manual config"):
   Incoming  POP3  127.0.0.1  port $pop3_port  STARTTLS   (or port $pop3s_port  SSL/TLS)
+  Outgoing  SMTP  127.0.0.1  port $sub_port  STARTTLS   (or port $subs_port  SSL/TLS)
   Username  you@example.test   Authentication: Normal password   Password: as above
+  Outgoing mail for other domains is queued: bin/letterbox -f $dev/letterbox.conf queue list
   The certificate is self-signed: accept the security exception once.
 Or with Python:
   python3 -c 'import poplib,ssl; c=ssl._create_unverified_context(); p=poplib.POP3_SSL("127.0.0.1",$pop3s_port,context=c); p.user("you@example.test"); p.pass_("$pw"); print(p.list())'
