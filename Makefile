@@ -229,7 +229,7 @@ lint:
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
 	  --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem --suppress=variableScope \
 	  --quiet \
-	  lib maildir auth smtpd pop3d cli dkim relay tests/unit tests/fuzz tests/outbound
+	  lib maildir auth smtpd pop3d cli dkim relay queue tests/unit tests/fuzz tests/outbound
 
 test check:
 	scripts/install-deps.sh

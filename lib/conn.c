@@ -1,13 +1,16 @@
 /*
  * conn: buffered, deadline-bounded I/O over a plain or TLS socket (see conn.h).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "lib/conn.h"
 #include "lib/util.h"
@@ -206,6 +209,98 @@ conn_tls_accept(struct conn *c, SSL_CTX *ctx, int timeout_ms)
 			errno = EPROTO;
 			return -1;
 		}
+	}
+}
+
+static bool
+conn_is_ip_literal(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+/* Why the handshake failed, into c->tls_error; c->ssl is freed. Always -1. */
+static int
+conn_tls_connect_fail(struct conn *c, int e, int err_no)
+{
+	char ebuf[128];
+	unsigned long oe = ERR_peek_error();
+	long vr = c->ssl != NULL ? SSL_get_verify_result(c->ssl) : X509_V_OK;
+
+	if (vr != X509_V_OK)
+		snprintf(c->tls_error, sizeof(c->tls_error), "certificate verify failed: %s",
+		    X509_verify_cert_error_string(vr));
+	else if (err_no == ETIMEDOUT)
+		snprintf(c->tls_error, sizeof(c->tls_error), "TLS handshake timed out");
+	else if (oe != 0) {
+		ERR_error_string_n(oe, ebuf, sizeof(ebuf));
+		snprintf(c->tls_error, sizeof(c->tls_error), "TLS handshake failed: %s", ebuf);
+	} else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+		snprintf(c->tls_error, sizeof(c->tls_error),
+		    "TLS handshake failed: connection closed by peer%s%s",
+		    err_no != 0 ? ": " : "", err_no != 0 ? strerror(err_no) : "");
+	else
+		snprintf(c->tls_error, sizeof(c->tls_error), "TLS handshake failed: %s",
+		    err_no != 0 ? strerror(err_no) : "unknown error");
+	ERR_clear_error();
+	if (c->ssl != NULL) {
+		/* No close_notify after a failed handshake: just drop the state. */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	errno = err_no == ETIMEDOUT ? ETIMEDOUT : EPROTO;
+	return -1;
+}
+
+int
+conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, bool verify,
+    const char *verify_name, int timeout_ms)
+{
+	X509_VERIFY_PARAM *vp;
+	int r, e;
+
+	c->tls_error[0] = '\0';
+	ERR_clear_error();
+	if ((c->ssl = SSL_new(ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+		return conn_tls_connect_fail(c, SSL_ERROR_SSL, 0);
+	if (sni != NULL && sni[0] != '\0' && !conn_is_ip_literal(sni) &&
+	    SSL_set_tlsext_host_name(c->ssl, sni) != 1)
+		return conn_tls_connect_fail(c, SSL_ERROR_SSL, 0);
+	if (verify) {
+		if (verify_name == NULL || verify_name[0] == '\0') {
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+			snprintf(c->tls_error, sizeof(c->tls_error),
+			    "no name to verify the certificate against");
+			errno = EINVAL;
+			return -1;
+		}
+		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+		vp = SSL_get0_param(c->ssl);
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (conn_is_ip_literal(verify_name)) {
+			if (X509_VERIFY_PARAM_set1_ip_asc(vp, verify_name) != 1)
+				return conn_tls_connect_fail(c, SSL_ERROR_SSL, 0);
+		} else if (SSL_set1_host(c->ssl, verify_name) != 1)
+			return conn_tls_connect_fail(c, SSL_ERROR_SSL, 0);
+	} else
+		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_connect(c->ssl);
+		if (r == 1)
+			return 0;
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_READ) {
+			if (conn_wait(c, POLLIN, timeout_ms) == -1)
+				return conn_tls_connect_fail(c, e, errno);
+		} else if (e == SSL_ERROR_WANT_WRITE) {
+			if (conn_wait(c, POLLOUT, timeout_ms) == -1)
+				return conn_tls_connect_fail(c, e, errno);
+		} else
+			return conn_tls_connect_fail(c, e, e == SSL_ERROR_SYSCALL ? errno : 0);
 	}
 }
 

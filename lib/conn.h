@@ -19,6 +19,7 @@ struct conn {
 	struct buf out;
 	int64_t	 deadline_ms;	/* whole-session limit (util_now_ms clock); 0 = none */
 	uint64_t bytes_in;
+	char	 tls_error[160];	/* why conn_tls_connect() failed; "" otherwise */
 };
 
 void	conn_init(struct conn *c, int fd, size_t in_max, size_t out_max);
@@ -35,6 +36,15 @@ int	conn_flush(struct conn *c, int timeout_ms);
 int	conn_write(struct conn *c, const void *p, size_t n);
 /* Server side of a TLS handshake on c (STARTTLS or implicit). 0 or -1. */
 int	conn_tls_accept(struct conn *c, SSL_CTX *ctx, int timeout_ms);
+/*
+ * Client side of a TLS handshake on c (STARTTLS or implicit TLS), each wait bounded
+ * by timeout_ms. sni (may be NULL; an IP literal is not sent, RFC 6066 §3) goes in
+ * the ClientHello. With verify, the chain must lead to the context's trust anchors
+ * and the certificate must match verify_name (a DNS name, or an IP address).
+ * 0, or -1 with errno and the reason in c->tls_error (c->ssl is then freed).
+ */
+int	conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, bool verify,
+	    const char *verify_name, int timeout_ms);
 /* Whether bytes already received are waiting: buffered or inside TLS. */
 bool	conn_has_input(const struct conn *c);
 void	conn_close(struct conn *c);

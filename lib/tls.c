@@ -1,5 +1,5 @@
 /*
- * tls: OpenSSL server context (see tls.h).
+ * tls: OpenSSL server and client contexts (see tls.h).
  */
 #include <stdio.h>
 #include <string.h>
@@ -48,6 +48,37 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		tls_error(err, errsz, "key does not match certificate", key_file);
+		goto fail;
+	}
+	return ctx;
+fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+SSL_CTX *
+tls_client_ctx_new(const char *ca_file, char *err, size_t errsz)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		tls_error(err, errsz, "SSL_CTX_new", "");
+		return NULL;
+	}
+	/* RFC 8996, RFC 8314 §4.1: TLS 1.2 or later, as the server side. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	/* Off unless conn_tls_connect() is asked to verify (opportunistic TLS, RFC 7435). */
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+	if (ca_file != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			tls_error(err, errsz, "cannot load CA file", ca_file);
+			goto fail;
+		}
+	} else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		tls_error(err, errsz, "cannot load the default CA paths", "");
 		goto fail;
 	}
 	return ctx;

@@ -1,7 +1,8 @@
 /*
  * tls: the OpenSSL server context: TLS 1.2 minimum, the client's cipher preference
  * (design.md), certificate chain and key from PEM files. Loaded by the parent before
- * it drops privileges; children inherit it by fork.
+ * it drops privileges; children inherit it by fork. Also the client context that
+ * outbound delivery (relay/) connects with.
  */
 #ifndef LB_TLS_H
 #define LB_TLS_H
@@ -12,6 +13,12 @@
 /* NULL with the reason in err (OpenSSL's error queue included). */
 SSL_CTX	*tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
 	    size_t errsz);
+/*
+ * A client context for outbound SMTP: TLS 1.2 minimum, trust anchors from ca_file
+ * (PEM) or, when it is NULL, OpenSSL's default paths (the system's store). Whether
+ * to verify is decided per connection (conn_tls_connect). NULL with the reason in err.
+ */
+SSL_CTX	*tls_client_ctx_new(const char *ca_file, char *err, size_t errsz);
 /* The negotiated protocol and cipher of ssl, for Received: and the log. */
 void	 tls_describe(SSL *ssl, char *out, size_t outsz);
 

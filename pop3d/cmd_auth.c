@@ -133,7 +133,7 @@ void
 cmd_auth(struct pop3_session *s, char *args)
 {
 	char *initial = strchr(args, ' ');
-	const char *challenge = NULL;
+	const char *challenge = "";
 	enum sasl_result r;
 
 	if (*args == '\0') {
@@ -150,7 +150,7 @@ cmd_auth(struct pop3_session *s, char *args)
 void
 pop3_sasl_input(struct pop3_session *s, char *line)
 {
-	const char *challenge = NULL;
+	const char *challenge = "";
 	enum sasl_result r = sasl_continue(&s->sasl, line, &challenge);
 
 	pop3_sasl_result(s, r, challenge);

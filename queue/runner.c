@@ -136,7 +136,7 @@ runner_scan(struct runner *r)
 
 /* Fork a delivery process for the batch; the entries are marked busy with its pid. */
 static void
-runner_spawn(struct runner *r, size_t *batch, size_t nb)
+runner_spawn(struct runner *r, const size_t *batch, size_t nb)
 {
 	int p[2], close_fds[3];
 	char **ids = xcalloc(nb, sizeof(*ids));
@@ -165,6 +165,9 @@ runner_spawn(struct runner *r, size_t *batch, size_t nb)
 	if (pid == 0) {
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
+		/* The runner holds them blocked (runner_main): a delivery process must die. */
+		sigdelset(&mask, SIGTERM);
+		sigdelset(&mask, SIGINT);
 		sigprocmask(SIG_SETMASK, &mask, NULL);
 		log_set_session("deliver");
 		queue_deliver(r->ctx, ids, nb, p[1]);
@@ -340,7 +343,10 @@ runner_main(const struct queue_ctx *ctx, int notify_fd, const sigset_t *mask)
 	struct pollfd pfd[2 + RUNNER_WORKERS_MAX];
 	struct runner r;
 	struct sigaction sa;
+	struct timespec ts;
+	sigset_t run, waitmask;
 	size_t i;
+	int ms;
 
 	memset(&r, 0, sizeof(r));
 	r.ctx = ctx;
@@ -349,8 +355,19 @@ runner_main(const struct queue_ctx *ctx, int notify_fd, const sigset_t *mask)
 	sa.sa_handler = runner_on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	/* A finished delivery process wakes poll() by closing its report pipe. */
-	sigprocmask(SIG_SETMASK, mask, NULL);
+	/*
+	 * mask is the daemon's, which holds SIGTERM and SIGINT blocked: they stay blocked
+	 * but inside ppoll(), so a stop request (or the PDEATHSIG of a daemon killed with
+	 * -9) can neither be lost nor slip past the loop's check. A finished delivery
+	 * process wakes ppoll() by closing its report pipe.
+	 */
+	run = *mask;
+	sigaddset(&run, SIGTERM);
+	sigaddset(&run, SIGINT);
+	sigprocmask(SIG_SETMASK, &run, NULL);
+	waitmask = *mask;
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
 	if ((r.ctl_fd = runner_ctl_socket(ctx)) == -1)
 		log_warn("queue: control socket %s: \"letterbox queue flush\" will not reach "
 		    "the runner", QUEUE_CTL_SOCKET);
@@ -368,7 +385,10 @@ runner_main(const struct queue_ctx *ctx, int notify_fd, const sigset_t *mask)
 			pfd[2 + i].fd = r.w[i].fd;
 			pfd[2 + i].events = POLLIN;
 		}
-		if (poll(pfd, 2 + r.nw, runner_timeout_ms(&r)) == -1 && errno != EINTR)
+		ms = runner_timeout_ms(&r);
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000;
+		if (ppoll(pfd, 2 + r.nw, &ts, &waitmask) == -1 && errno != EINTR)
 			fatal("queue: poll");
 		if (pfd[0].revents & POLLIN)
 			runner_message(&r, notify_fd);

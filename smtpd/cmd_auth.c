@@ -85,6 +85,7 @@ void
 cmd_auth(struct smtp_session *s, char *args)
 {
 	const char *challenge = "";
+	enum sasl_result r;
 	char *initial;
 
 	/* Port 25 never offers AUTH: relaying is for the owner's clients only. */
@@ -107,13 +108,16 @@ cmd_auth(struct smtp_session *s, char *args)
 	}
 	if ((initial = strchr(args, ' ')) != NULL)
 		*initial++ = '\0';
-	smtp_sasl_result(s, sasl_begin(&s->sasl, args, initial, &challenge), challenge);
+	/* Two statements: the order of evaluation of function arguments is unspecified. */
+	r = sasl_begin(&s->sasl, args, initial, &challenge);
+	smtp_sasl_result(s, r, challenge);
 }
 
 void
 smtp_sasl_input(struct smtp_session *s, char *line)
 {
 	const char *challenge = "";
+	enum sasl_result r = sasl_continue(&s->sasl, line, &challenge);
 
-	smtp_sasl_result(s, sasl_continue(&s->sasl, line, &challenge), challenge);
+	smtp_sasl_result(s, r, challenge);
 }
