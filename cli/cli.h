@@ -6,6 +6,8 @@
 #ifndef LB_CLI_H
 #define LB_CLI_H
 
+#include <sys/types.h>
+
 #include "lib/settings.h"
 
 /*
@@ -13,6 +15,8 @@
  * and make state_dir the working directory. 0, or an exit code.
  */
 int	cli_become_owner(const struct settings *cfg);
+/* The owner's uid and gid when root with "user" set, else -1s. 0, or an exit code. */
+int	cli_owner_ids(const struct settings *cfg, uid_t *uid, gid_t *gid);
 
 /* "letterbox queue list | flush [ID] | delete ID" */
 int	cli_queue(const struct settings *cfg, int argc, char *argv[]);

@@ -127,20 +127,13 @@ static int
 keygen(const struct settings *cfg)
 {
 	struct key_file k[2];
-	struct passwd *pw;
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
+	uid_t uid;
+	gid_t gid;
 	char err[512], *dir;
 	int i, r, rc = 0;
 
-	if (geteuid() == 0 && cfg->user != NULL) {
-		if ((pw = getpwnam(cfg->user)) == NULL) {
-			fprintf(stderr, "letterbox: user %s does not exist\n", cfg->user);
-			return EX_NOUSER;
-		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	}
+	if ((rc = cli_owner_ids(cfg, &uid, &gid)) != 0)
+		return rc;
 	key_files(cfg, k);
 	for (i = 0; i < 2; i++) {
 		if ((dir = strdup(k[i].path)) == NULL) {

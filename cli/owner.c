@@ -17,22 +17,33 @@
  * inside it, so the owner needs no access to its parent directories.
  */
 int
-cli_become_owner(const struct settings *cfg)
+cli_owner_ids(const struct settings *cfg, uid_t *uid, gid_t *gid)
 {
-	uid_t uid = (uid_t)-1;
-	gid_t gid = (gid_t)-1;
 	struct passwd *pw;
-	char err[512];
-	int fd;
 
+	*uid = (uid_t)-1;
+	*gid = (gid_t)-1;
 	if (geteuid() == 0 && cfg->user != NULL) {
 		if ((pw = getpwnam(cfg->user)) == NULL) {
 			fprintf(stderr, "letterbox: user %s does not exist\n", cfg->user);
 			return EX_NOUSER;
 		}
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
+		*uid = pw->pw_uid;
+		*gid = pw->pw_gid;
 	}
+	return 0;
+}
+
+int
+cli_become_owner(const struct settings *cfg)
+{
+	uid_t uid;
+	gid_t gid;
+	char err[512];
+	int fd;
+
+	if ((fd = cli_owner_ids(cfg, &uid, &gid)) != 0)
+		return fd;
 	if ((fd = util_mkdirat_open(AT_FDCWD, cfg->state_dir, uid, gid)) == -1) {
 		perror(cfg->state_dir);
 		return EX_CANTCREAT;

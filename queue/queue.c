@@ -110,6 +110,20 @@ queue_next_line(char **p, char *end, char **value)
 	return line;
 }
 
+/* A NUL-terminated copy of text to parse in place; NULL if over max. */
+static char *
+queue_text_copy(const char *text, size_t len, size_t max)
+{
+	char *copy;
+
+	if (len > max)
+		return NULL;
+	copy = xmalloc(len + 1);
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	return copy;
+}
+
 /* A decimal number filling all of s, at most max. */
 static bool
 queue_number(const char *s, unsigned long long max, unsigned long long *out)
@@ -131,11 +145,8 @@ queue_envelope_parse(const char *text, size_t len, struct queue_msg *m)
 	size_t cap = 0;
 	int r = -1;
 
-	if (len > QUEUE_ENVELOPE_MAX)
+	if ((copy = queue_text_copy(text, len, QUEUE_ENVELOPE_MAX)) == NULL)
 		return -1;
-	copy = xmalloc(len + 1);
-	memcpy(copy, text, len);
-	copy[len] = '\0';
 	p = copy;
 	end = copy + len;
 	if ((key = queue_next_line(&p, end, &val)) == NULL || strcmp(key, "LBQ1") != 0)
@@ -215,11 +226,8 @@ queue_state_parse(const char *text, size_t len, struct queue_msg *m)
 	unsigned long long v;
 	int r = -1;
 
-	if (len > QUEUE_STATE_MAX)
+	if ((copy = queue_text_copy(text, len, QUEUE_STATE_MAX)) == NULL)
 		return -1;
-	copy = xmalloc(len + 1);
-	memcpy(copy, text, len);
-	copy[len] = '\0';
 	p = copy;
 	end = copy + len;
 	while ((key = queue_next_line(&p, end, &val)) != NULL) {
