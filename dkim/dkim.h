@@ -37,8 +37,9 @@ struct dkim_signer {
 /*
  * Load whichever of the two PEM keys exist (a missing file is not an error: that
  * algorithm is skipped; an unreadable or bad one is, with the path in err). Either
- * path may be NULL (skipped). The domain and the selector must fit the struct and the
- * selector its suffix. 0 or -1; on -1 nothing stays loaded. sodium_init() first.
+ * path may be NULL (skipped). domain and selector must be host names that fit the
+ * struct, the selector with its "-ed25519" too (55 octets at most). 0 or -1; on -1
+ * nothing stays loaded. Call sodium_init() first.
  */
 int	dkim_signer_load(struct dkim_signer *d, const char *domain, const char *selector,
 	    const char *ed25519_pem, const char *rsa_pem, char *err, size_t errsz);

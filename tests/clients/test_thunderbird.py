@@ -5,12 +5,8 @@ its README says what it does), which is used from there, never copied:
 
 - test_run_sh: the harness's own run.sh, unchanged, over STLS and over POP3S. It seeds
   3 messages with smtplib, has Thunderbird fetch them ("normal password") and asserts
-  its Inbox holds exactly them, then sends one with Thunderbird and fetches it back.
-  Letterbox has no submission service yet, so SUB_PORT is smtpd's own port: Thunderbird
-  configured for "normal password" sends without AUTH when EHLO offers none
-  (SmtpClient.sys.mjs _authenticateUser: "no need to authenticate"), and smtpd
-  delivers the message to alice as the MX it is. The submission/AUTH part of run.sh
-  is therefore not exercised; everything else is.
+  its Inbox holds exactly them, then sends one with Thunderbird through submission
+  (SUB_PORT: STARTTLS, then AUTH with "normal password") and fetches it back.
 - the other tests use tb_test.py's pieces (prefs, the account set-up and fetch
   scripts, the loopback socket audit) and marionette.py with their own steps: mail
   sent with swaks to smtpd arrives in Thunderbird, compared with the Maildir file
@@ -77,7 +73,7 @@ def tb_harness():
 def test_run_sh(mailsys, tmp_path, pop3_tls):
     need_thunderbird()
     port = mailsys.pop3_port if pop3_tls == "starttls" else mailsys.pop3s_port
-    r = subprocess.run([RUN_SH, "127.0.0.1", str(port), pop3_tls, str(mailsys.smtp_port),
+    r = subprocess.run([RUN_SH, "127.0.0.1", str(port), pop3_tls, str(mailsys.sub_port),
                         mailsys.user, mailsys.password, str(mailsys.smtp_port),
                         "alice@example.test"],
                        capture_output=True, text=True, timeout=600,
@@ -101,10 +97,15 @@ def test_run_sh(mailsys, tmp_path, pop3_tls):
     logouts = log_lines(mailsys, "logout ")
     assert any("retrieved=3 deleted=3 left=0" in l for l in logouts), logouts
     assert "retrieved=1 deleted=1 left=0" in logouts[-1], logouts
-    # smtpd's side: the message Thunderbird sent came in over STARTTLS, without AUTH.
+    # smtpd's side: Thunderbird sent through submission, STARTTLS then AUTH PLAIN (its
+    # first choice for "normal password"), as the owner, to the owner's Maildir.
     smtpd = mailsys.read_log("smtpd")
-    assert re.search(r"delivered .*from=<alice@example\.test> to=<alice@example\.test>",
-                     smtpd), smtpd
+    assert re.search(r"starttls=\"TLSv1\.[23] ", smtpd), smtpd
+    assert re.search(r"auth result=ok service=smtp mech=PLAIN user=\"%s\"" %
+                     re.escape(mailsys.user), smtpd), smtpd
+    assert re.search(r"login user=\"%s\" mech=PLAIN" % re.escape(mailsys.user), smtpd), smtpd
+    assert re.search(r"delivered .*from=<alice@example\.test> to=<alice@example\.test> "
+                     r"nrcpt=1 local=1 remote=0 ", smtpd), smtpd
 
 
 # --- our own steps with the shared pieces -----------------------------------------------
