@@ -118,6 +118,7 @@ cmd_data(struct smtp_session *s, char *args)
 	/* Refused now rather than after the client has sent the whole body. */
 	if (smtp_data_open(s) == -1) {
 		smtp_reply(s, smtp_store_error(errno));
+		smtp_tx_reset(s);	/* as after a refused message: the client starts over */
 		return;
 	}
 	smtp_trace_headers(s);

@@ -325,10 +325,16 @@ def message(subject="test", body="Hello.\r\n", extra_headers=""):
 
 
 def send_mail(c, body, mail_from="<sender@example.net>", rcpt=f"<{RCPT}>"):
-    """MAIL, RCPT, DATA, body (already dot-stuffed bytes/str, without the final dot)."""
+    """MAIL, RCPT, DATA, body (already dot-stuffed bytes/str, without the final dot).
+
+    The reply to the end of data; or the reply to DATA itself when that refuses (a
+    server that cannot even start storing says 452 there, RFC 5321 §4.5.3.1.10)."""
     assert c.cmd(f"MAIL FROM:{mail_from}")[0] == 250
     assert c.cmd(f"RCPT TO:{rcpt}")[0] == 250
-    assert c.cmd("DATA")[0] == 354
+    reply = c.cmd("DATA")
+    if reply[0] != 354:
+        assert 400 <= reply[0] < 600, reply
+        return reply
     if isinstance(body, str):
         body = body.encode()
     c.send(body + b".\r\n")
