@@ -421,8 +421,8 @@ queue_remove(struct queue *q, const char *id)
 	return 0;
 }
 
-static int
-queue_cmp_ids(const void *a, const void *b)
+int
+queue_ids_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -455,7 +455,7 @@ queue_list_ids(struct queue *q, char ***ids, size_t *n)
 	}
 	closedir(d);
 	if (*n > 1)
-		qsort(*ids, *n, sizeof(**ids), queue_cmp_ids);
+		qsort(*ids, *n, sizeof(**ids), queue_ids_cmp);
 	return 0;
 }
 

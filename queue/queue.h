@@ -118,6 +118,8 @@ bool	queue_msg_finished(const struct queue_msg *m);
 /* The ids in msg/, sorted (arrival order); *ids is malloc'd, queue_ids_free() it. */
 int	queue_list_ids(struct queue *q, char ***ids, size_t *n);
 void	queue_ids_free(char **ids, size_t n);
+/* qsort/bsearch comparator for that array (its elements are char *). */
+int	queue_ids_cmp(const void *a, const void *b);
 
 /* Whether s is a plausible id (a file name: no '/', no leading '.'). */
 bool	queue_id_valid(const char *s);

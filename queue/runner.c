@@ -123,7 +123,7 @@ runner_scan(struct runner *r)
 	/* Messages removed by hand ("letterbox queue delete") leave the schedule. */
 	for (i = 0; i < r->n; ) {
 		if (r->e[i].busy == 0 && bsearch(&(const char *){ r->e[i].id }, ids, n,
-		    sizeof(*ids), (int (*)(const void *, const void *))strcmp) == NULL) {
+		    sizeof(*ids), queue_ids_cmp) == NULL) {
 			runner_drop(r, &r->e[i]);
 			continue;
 		}
