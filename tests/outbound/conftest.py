@@ -17,11 +17,13 @@ This directory is a package (see __init__.py) so that this file is imported as
 `outbound.conftest` and `from conftest import ...` still means tests/conftest.py for
 every directory; import from here as `from outbound.conftest import ...`.
 """
+import json
 import os
 import re
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 import pytest
@@ -177,7 +179,6 @@ class SinkServer:
     def messages(self):
         """[(info dict from <n>.json, raw bytes of <n>.eml)] of every accepted message,
         in arrival order."""
-        import json
         out = []
         names = [n for n in os.listdir(self.dir) if n.endswith(".json")]
         for name in sorted(names, key=lambda n: int(n.split(".")[0])):
@@ -225,7 +226,6 @@ def start_sink(dirpath, port=None, tempfail_first=0, reject=(), reject_data=Fals
     """Start sink.py on 127.0.0.1 (port, or a free one, tried again with another if it
     was taken meanwhile) writing into dirpath; returns a SinkServer once it says ready.
     tls_files is (cert, key); require_auth_login is "USER:PASS"."""
-    import sys
     for attempt in range(tries):
         p = port or free_port()
         argv = [sys.executable, SINK, "--port", str(p), "--dir", str(dirpath)]
