@@ -255,6 +255,31 @@ def test_unreachable_retried_then_bounced(make_mailsys, dns_server):
     assert str(port) in r["Diagnostic-Code"] or "connect" in r["Diagnostic-Code"].lower()
 
 
+def test_delay_warning_once_then_delivered(make_mailsys, dns_server, sink):
+    # A server that keeps saying 451: after delay_warning the owner gets one "delayed"
+    # report (RFC 3464 Action: delayed, class 4, Will-Retry-Until), not one per retry;
+    # the message stays queued and goes out once the server takes it.
+    s = sink(tempfail_first=4)
+    m = make_mailsys(dns_resolver=mx_dns(dns_server, REMOTE_DOMAIN), mx_port=s.port,
+                     **{**FAST, "delay_warning": "2s"})
+    qid = submit(m, [BOB], message("slow server"))
+    (warning,) = wait_for(lambda: bounces(m), timeout=20, what="the delay warning")
+    assert warning["Subject"] == "Delayed Mail (still being retried)"
+    assert warning["To"].addresses[0].addr_spec == OWNER_ADDR
+    _, (r,) = report_blocks(warning)
+    assert r["Action"] == "delayed"
+    assert r["Status"].startswith("4."), r["Status"]
+    assert r["Final-Recipient"].split(";")[1].strip() == BOB
+    assert r["Will-Retry-Until"]
+    assert "451" in r["Diagnostic-Code"]
+    ((info, _),) = s.wait_messages(1, timeout=30)
+    assert info["rcpt_tos"] == [BOB]
+    wait_for(lambda: queue_empty(m), what="queue empty")
+    assert len(bounces(m)) == 1, "one warning, and no bounce for a delivered message"
+    assert len(delivery_lines(m, qid, "deferred")) == 4
+    assert len(delivery_lines(m, qid, "sent")) == 1
+
+
 # ---------------------------------------------------------------- (e) smarthost
 
 def smarthost_conf(tmp_path, host, port, ca, **extra):
