@@ -394,7 +394,8 @@ def test_kill_9_mid_delivery_loses_nothing(make_mailsys, dns_server, sink, victi
     s = sink(delay_data=2, delay_first=1)
     m = make_mailsys(dns_resolver=mx_dns(dns_server, REMOTE_DOMAIN), mx_port=s.port,
                      **FAST)
-    assert runner_pid(m) in children(m.smtpd.pid)
+    # smtpd says "ready" before it forks its helpers: the runner's line may come later.
+    assert wait_for(lambda: runner_pid(m), what="the queue runner") in children(m.smtpd.pid)
     qid = submit(m, [BOB], message(f"kill {victim}"))
     rp, kids = wait_for(lambda: held_in_data(m, s), what="delivery held in DATA")
     targets = kids if victim == "delivery" else [rp]
