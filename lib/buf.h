@@ -8,6 +8,7 @@
 #ifndef LB_BUF_H
 #define LB_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -29,6 +30,9 @@ int	buf_append(struct buf *b, const void *p, size_t n);
 int	buf_append_str(struct buf *b, const char *s);
 int	buf_printf(struct buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+/* buf_printf() with a va_list, which the caller still va_end()s. */
+int	buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 2, 0)));
 
 static inline size_t	buf_unread(const struct buf *b) { return b->len - b->rpos; }
 static inline char	*buf_head(const struct buf *b) { return b->data + b->rpos; }

@@ -251,24 +251,18 @@ dsn_fieldf(struct buf *out, const char *name, const char *fmt, ...)
 	struct buf raw, val;
 	va_list ap;
 	bool eight = false;
-	int n, rc = -1;
+	int rc;
 
+	buf_init(&raw, DSN_TMP_MAX);
+	buf_init(&val, DSN_TMP_MAX);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	rc = buf_vprintf(&raw, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -1;
-	buf_init(&raw, (size_t)n + 1);
-	buf_init(&val, (size_t)n + 4);
-	if (buf_reserve(&raw, (size_t)n + 1) == -1)
-		goto done;
-	va_start(ap, fmt);
-	vsnprintf(buf_tail(&raw), (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	if (dsn_clean(&val, buf_tail(&raw), (size_t)n + 1, DSN_ASCII, &eight) == -1)
-		goto done;
-	rc = dsn_field(out, name, dsn_head(&val), buf_unread(&val));
-done:
+	if (rc == 0 && (buf_append(&raw, "", 1) == -1 ||
+	    dsn_clean(&val, dsn_head(&raw), buf_unread(&raw), DSN_ASCII, &eight) == -1))
+		rc = -1;
+	if (rc == 0)
+		rc = dsn_field(out, name, dsn_head(&val), buf_unread(&val));
 	buf_clear(&raw);
 	buf_clear(&val);
 	return rc;
@@ -331,20 +325,14 @@ dsn_para(struct buf *out, const char *indent, const char *fmt, ...)
 {
 	struct buf t;
 	va_list ap;
-	int n, rc = -1;
+	int rc;
 
+	buf_init(&t, DSN_TMP_MAX);
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	rc = buf_vprintf(&t, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return -1;
-	buf_init(&t, (size_t)n + 1);
-	if (buf_reserve(&t, (size_t)n + 1) == 0) {
-		va_start(ap, fmt);
-		vsnprintf(buf_tail(&t), (size_t)n + 1, fmt, ap);
-		va_end(ap);
-		rc = dsn_wrap(out, buf_tail(&t), (size_t)n, indent);
-	}
+	if (rc == 0)
+		rc = dsn_wrap(out, dsn_head(&t), buf_unread(&t), indent);
 	buf_clear(&t);
 	return rc;
 }

@@ -4,6 +4,7 @@ Every server runs from a generated config in its own temporary directory, with i
 own Maildir, and is stopped by its PID. Readiness comes from the daemon's -r fd, so
 no test sleeps. As root, the daemon drops to `nobody` as it would in production.
 """
+import itertools
 import os
 import pwd
 import shutil
@@ -39,6 +40,22 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def made_by(make, finish, give=lambda x: x):
+    """The body of a factory fixture, as `yield from made_by(make, finish)`: the test
+    gets a function that calls make(...) and returns what it made (or give() of it);
+    after the test, finish(x) runs for each x made, in order."""
+    made = []
+
+    def factory(*args, **kw):
+        x = make(*args, **kw)
+        made.append(x)
+        return give(x)
+
+    yield factory
+    for x in made:
+        finish(x)
 
 
 @pytest.fixture(scope="session")
@@ -131,27 +148,31 @@ class Server:
         self.log.close()
 
 
+def assert_log_clean(log, expected_kills):
+    """A session that died of a bug shows up here even if its test passed: exactly the
+    kills the test made on purpose, and no UBSan or ASan report."""
+    assert log.count("killed by signal") == expected_kills, log
+    assert "runtime error" not in log, log        # UBSan
+    assert "AddressSanitizer" not in log, log
+
+
 @pytest.fixture
 def make_server(tmp_path, tls_files):
     """make_server(**settings) starts a daemon with those config keys added."""
-    servers = []
+    n = itertools.count()
 
     def start(with_tls=True, maildir=None, **extra):
-        root = tmp_path / f"srv{len(servers)}"
+        root = tmp_path / f"srv{next(n)}"
         root.mkdir()
         os.chmod(root, 0o755)
-        s = retry_port_race(lambda: Server(str(root), tls_files, extra, with_tls, maildir))
-        servers.append(s)
-        return s
+        return retry_port_race(lambda: Server(str(root), tls_files, extra, with_tls,
+                                              maildir))
 
-    yield start
-    for s in servers:
+    def stop(s):
         s.stop()
-        # A session that died of a bug shows up here even if its test passed.
-        log = s.read_log()
-        assert log.count("killed by signal") == s.expected_kills, log
-        assert "runtime error" not in log, log        # UBSan
-        assert "AddressSanitizer" not in log, log
+        assert_log_clean(s.read_log(), s.expected_kills)
+
+    yield from made_by(start, stop)
 
 
 @pytest.fixture
@@ -159,22 +180,58 @@ def server(make_server):
     return make_server()
 
 
-class Client:
+class Closed(ConnectionError):
+    """The peer closed the connection before the end of a line."""
+
+
+class LineConn:
+    """One end of a line-based connection: .sock (which STARTTLS may replace) and .buf,
+    what was read past the last line."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        """One line without CRLF (bytes); Closed at EOF."""
+        while b"\r\n" not in self.buf:
+            data = self.sock.recv(65536)
+            if not data:
+                raise Closed("closed; buffered %r" % self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def closed(self):
+        """True if the peer has closed the connection (after any buffered data)."""
+        try:
+            return self.sock.recv(1) == b""
+        except (ConnectionResetError, ssl.SSLError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+def _client_socket(port, implicit_tls, timeout, source):
+    """A TCP connection to 127.0.0.1:port from source (a local address, e.g.
+    "127.0.0.2") if given, inside TLS from the start if implicit_tls."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
+    if implicit_tls:
+        sock = client_tls_context().wrap_socket(sock, server_hostname="localhost")
+    return sock
+
+
+class Client(LineConn):
     """A raw SMTP client: exact bytes out, parsed replies in."""
 
     def __init__(self, port, implicit_tls=False, timeout=10, source=None):
         """source: a local address to connect from (e.g. "127.0.0.2")."""
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if implicit_tls:
-            self.sock = client_tls_context().wrap_socket(self.sock,
-                                                         server_hostname="localhost")
-        self.buf = b""
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode()
-        self.sock.sendall(data)
+        super().__init__(_client_socket(port, implicit_tls, timeout, source))
 
     def cmd(self, line):
         """Send one command line (CRLF added) and return its reply."""
@@ -182,13 +239,7 @@ class Client:
         return self.reply()
 
     def _line(self):
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed; buffered %r" % self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line.decode("utf-8", "replace")
+        return self.line().decode("utf-8", "replace")
 
     def reply(self):
         """(code, [text lines]) of one possibly multi-line reply."""
@@ -199,18 +250,8 @@ class Client:
             if len(line) < 4 or line[3] != "-":
                 return int(line[:3]), lines
 
-    def closed(self):
-        """True if the server has closed the connection (after any buffered data)."""
-        try:
-            return self.sock.recv(1) == b""
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
     def starttls(self):
         self.sock = client_tls_context().wrap_socket(self.sock, server_hostname="localhost")
-
-    def close(self):
-        self.sock.close()
 
 
 def children(pid):
@@ -299,16 +340,8 @@ def client_tls_context():
 
 @pytest.fixture
 def connect():
-    clients = []
-
-    def make(port, **kw):
-        c = Client(port, **kw)
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
+    """connect(port, implicit_tls=False, source=None) -> a connected Client."""
+    yield from made_by(Client, Client.close)
 
 
 def greet(c):
@@ -462,30 +495,27 @@ class MailSystem:
 @pytest.fixture
 def make_mailsys(tmp_path, tls_files, test_account):
     """make_mailsys(**settings): smtpd + pop3d with those config keys added."""
-    systems = []
+    n = itertools.count()
 
     def start(smtpd=True, **extra):
-        root = tmp_path / f"sys{len(systems)}"
+        root = tmp_path / f"sys{next(n)}"
         root.mkdir()
         os.chmod(root, 0o755)
-        m = retry_port_race(lambda: MailSystem(str(root), tls_files, test_account, extra,
-                                               smtpd=smtpd))
-        systems.append(m)
-        return m
+        return retry_port_race(lambda: MailSystem(str(root), tls_files, test_account,
+                                                  extra, smtpd=smtpd))
 
-    yield start
-    for m in systems:
+    def stop(m):
         m.stop()
         for which in ("pop3d", "smtpd"):
             try:
                 log = m.read_log(which)
             except FileNotFoundError:
                 continue
-            assert log.count("killed by signal") == m.expected_kills, log
-            assert "runtime error" not in log, log
-            assert "AddressSanitizer" not in log, log
+            assert_log_clean(log, m.expected_kills)
             # The password must never reach a log, whatever happened.
             assert m.password not in log, "password in the log"
+
+    yield from made_by(start, stop)
 
 
 @pytest.fixture
@@ -493,30 +523,12 @@ def mailsys(make_mailsys):
     return make_mailsys()
 
 
-class Pop3:
+class Pop3(LineConn):
     """A raw POP3 client: exact lines out, status lines and multi-line bodies in."""
 
     def __init__(self, port, implicit_tls=False, timeout=30, source=None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout,
-                                             source_address=(source, 0) if source else None)
-        if implicit_tls:
-            self.sock = client_tls_context().wrap_socket(self.sock,
-                                                         server_hostname="localhost")
-        self.buf = b""
+        super().__init__(_client_socket(port, implicit_tls, timeout, source))
         self.greeting = self.line()
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
-
-    def line(self):
-        """One line without CRLF (bytes)."""
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("closed; buffered %r" % self.buf)
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
 
     def cmd(self, line):
         """Send one command (CRLF added); return its status line as str."""
@@ -540,26 +552,8 @@ class Pop3:
         assert self.cmd(f"USER {user}").startswith("+OK")
         return self.cmd(f"PASS {password}")
 
-    def closed(self):
-        try:
-            return self.sock.recv(1) == b""
-        except (ConnectionResetError, ssl.SSLError):
-            return True
-
-    def close(self):
-        self.sock.close()
-
 
 @pytest.fixture
 def pop3():
     """pop3(port, implicit_tls=False, source=None) -> a connected Pop3 client."""
-    clients = []
-
-    def make(port, **kw):
-        c = Pop3(port, **kw)
-        clients.append(c)
-        return c
-
-    yield make
-    for c in clients:
-        c.close()
+    yield from made_by(Pop3, Pop3.close)

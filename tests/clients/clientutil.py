@@ -51,3 +51,29 @@ def need(program):
     if path is None:
         pytest.skip(f"{program} is not installed")
     return path
+
+
+def msmtp_conf(tmp_path, port, starttls, *lines):
+    """tmp_path/msmtprc with one account, "test": 127.0.0.1:port in TLS (STARTTLS or
+    implicit), EHLO name client.example.net (so msmtp looks nothing up), its log in
+    tmp_path/msmtp.log; lines are the account's other settings ("auth off", ...)."""
+    conf = tmp_path / "msmtprc"
+    conf.write_text("\n".join([
+        "defaults", "syslog off", f"logfile {tmp_path / 'msmtp.log'}", "",
+        "account test", "host 127.0.0.1", f"port {port}", "domain client.example.net",
+        "tls on", f"tls_starttls {'on' if starttls else 'off'}", *lines]) + "\n")
+    os.chmod(conf, 0o600)       # msmtp refuses a config others can read
+    return conf
+
+
+def run_msmtp(conf, rcpt, message, trace=None):
+    """`msmtp -C conf -a test rcpt` with message (LF line ends) on stdin, under
+    run_without_dns() when trace is a path for its trace; fails with msmtp's output
+    and log unless it exits 0. Returns the CompletedProcess."""
+    argv = [need("msmtp"), "-C", str(conf), "-a", "test", rcpt]
+    kw = dict(input=message, capture_output=True, timeout=60)
+    r = run_without_dns(argv, trace, **kw) if trace else subprocess.run(argv, **kw)
+    log = conf.parent / "msmtp.log"
+    assert r.returncode == 0, (r.stdout.decode() + r.stderr.decode() +
+                               (log.read_text() if log.exists() else ""))
+    return r

@@ -11,6 +11,7 @@ Dovecot writes dovecot-uidlist and its index files into the Maildir and renames
 messages into cur/ with flags; Letterbox must find every message again, under the
 same UIDL.
 """
+import itertools
 import os
 import poplib
 import pwd
@@ -24,7 +25,7 @@ import time
 import pytest
 
 
-from conftest import free_port, wait_for
+from conftest import free_port, made_by, wait_for
 from pop3clientutil import (listing, log_lines, maildir_contents, maildir_files,
                             owner_reachable, pop3_listing, seed)  # noqa: F401 (owner_reachable is a fixture)
 
@@ -165,22 +166,21 @@ def dovecot(owner_reachable, tmp_path):
     """dovecot(mailsys, traced=False) starts a private Dovecot on mailsys's Maildir."""
     if shutil.which("dovecot") is None:
         pytest.skip("dovecot is not installed (dovecot-core, dovecot-pop3d)")
-    started = []
+    n = itertools.count()
 
     def start(mailsys, traced=False):
-        root = tmp_path / f"dovecot{len(started)}"
+        root = tmp_path / f"dovecot{next(n)}"
         root.mkdir()
-        d = Dovecot(str(root), mailsys.maildir, mailsys.user, traced)
-        started.append(d)
-        return d
+        return Dovecot(str(root), mailsys.maildir, mailsys.user, traced)
 
-    yield start
-    for d in started:
+    def stop(d):
         d.stop()
         log = d.read_log()
         # Dovecot found nothing wrong with a Maildir Letterbox wrote and changed.
         for word in ("Error:", "Panic:", "Fatal:"):
             assert word not in log, log
+
+    yield from made_by(start, stop)
 
 
 def letterbox_listing(mailsys):

@@ -3,13 +3,10 @@ the real daemon, over STARTTLS and implicit TLS, with certificate checks off (th
 certificate is self-signed). msmtp reads the message with LF line ends on stdin and
 sends CRLF, dot-stuffed; `domain` sets its EHLO name so it looks nothing up.
 """
-import os
-import subprocess
-
 import pytest
 
 from conftest import strip_trace, RCPT
-from clientutil import delivered, need, received_protocol, run_without_dns
+from clientutil import delivered, msmtp_conf, received_protocol, run_msmtp
 
 MESSAGE = ("From: Sender <sender@example.net>\n"
            "To: Alice <alice@example.test>\n"
@@ -25,39 +22,11 @@ MESSAGE = ("From: Sender <sender@example.net>\n"
            "Grüße ✓\n").encode()
 
 
-def msmtp_conf(tmp_path, port, starttls):
-    conf = tmp_path / "msmtprc"
-    conf.write_text(f"""defaults
-syslog off
-logfile {tmp_path / 'msmtp.log'}
-
-account test
-host 127.0.0.1
-port {port}
-domain client.example.net
-from sender@example.net
-auth off
-tls on
-tls_starttls {'on' if starttls else 'off'}
-tls_certcheck off
-""")
-    os.chmod(conf, 0o600)       # msmtp refuses a config others can read
-    return conf
-
-
-def msmtp_argv(conf):
-    return [need("msmtp"), "-C", str(conf), "-a", "test", RCPT]
-
-
-def run_msmtp(conf, tmp_path, traced=False):
-    argv = msmtp_argv(conf)
-    kw = dict(input=MESSAGE, capture_output=True, timeout=60)
-    r = run_without_dns(argv, tmp_path / "trace", **kw) if traced else \
-        subprocess.run(argv, **kw)
-    log = tmp_path / "msmtp.log"
-    assert r.returncode == 0, (r.stdout.decode() + r.stderr.decode() +
-                               (log.read_text() if log.exists() else ""))
-    return r
+def account(tmp_path, port, starttls):
+    """msmtp's config: no AUTH, no certificate check (the test certificate is
+    self-signed)."""
+    return msmtp_conf(tmp_path, port, starttls, "from sender@example.net", "auth off",
+                      "tls_certcheck off")
 
 
 def expected():
@@ -66,8 +35,8 @@ def expected():
 
 @pytest.mark.parametrize("starttls", [True, False], ids=["starttls", "implicit-tls"])
 def test_msmtp(server, tmp_path, starttls):
-    conf = msmtp_conf(tmp_path, server.port if starttls else server.tls_port, starttls)
-    run_msmtp(conf, tmp_path)
+    conf = account(tmp_path, server.port if starttls else server.tls_port, starttls)
+    run_msmtp(conf, RCPT, MESSAGE)
     (got,) = delivered(server)
     assert strip_trace(got) == expected()
     assert received_protocol(got) == "ESMTPS"
@@ -76,7 +45,7 @@ def test_msmtp(server, tmp_path, starttls):
 
 
 def test_msmtp_makes_no_dns_lookup(server, tmp_path):
-    conf = msmtp_conf(tmp_path, server.port, True)
-    run_msmtp(conf, tmp_path, traced=True)
+    conf = account(tmp_path, server.port, True)
+    run_msmtp(conf, RCPT, MESSAGE, trace=tmp_path / "trace")
     (got,) = delivered(server)
     assert strip_trace(got) == expected()

@@ -25,7 +25,7 @@ import sys
 
 import pytest
 
-from conftest import TOP
+from conftest import TOP, made_by
 from pop3clientutil import lf, log_lines, maildir_contents, maildir_empty
 from test_swaks import swaks
 
@@ -203,16 +203,10 @@ resolve({ok: true});
 
 @pytest.fixture
 def thunderbird(tmp_path, tls_files):
-    started = []
-
     def start(mailsys, pop3_tls, leave_on_server=False):
-        t = Thunderbird(tmp_path, mailsys, tls_files[0], pop3_tls, leave_on_server)
-        started.append(t)
-        return t
+        return Thunderbird(tmp_path, mailsys, tls_files[0], pop3_tls, leave_on_server)
 
-    yield start
-    for t in started:
-        t.close()
+    yield from made_by(start, Thunderbird.close)
 
 
 # The header fields Thunderbird puts on top of each message it stores.

@@ -17,6 +17,7 @@ This directory is a package (see __init__.py) so that this file is imported as
 `outbound.conftest` and `from conftest import ...` still means tests/conftest.py for
 every directory; import from here as `from outbound.conftest import ...`.
 """
+import itertools
 import json
 import os
 import re
@@ -28,7 +29,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, TOP, free_port
+from conftest import BUILD, TOP, free_port, made_by
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 DNSQ = os.path.join(TOP, BUILD, "tests", "dnsq")
@@ -140,18 +141,14 @@ def dns_server(tmp_path):
     """A factory: dns_server(records=None, **kinds) -> "127.0.0.1:PORT". records is a
     dict {"mx": [...], "a": [...], ...} and/or the same kinds as keyword arguments (and
     local=, see start_dnsmasq). Every server started is stopped after the test."""
-    procs = []
-
-    def factory(records=None, **kinds):
+    def start(records=None, **kinds):
         args = dict(records or {})
         args.update(kinds)
-        proc, addr = start_dnsmasq(tmp_path, **args)
-        procs.append(proc)
-        return addr
+        return start_dnsmasq(tmp_path, **args)
 
-    yield factory
-    for proc in procs:
-        stop_dnsmasq(proc)
+    # start_dnsmasq() gives (proc, addr): the test gets addr, proc is stopped after it.
+    yield from made_by(start, lambda started: stop_dnsmasq(started[0]),
+                       give=lambda started: started[1])
 
 
 @pytest.fixture(scope="session")
@@ -265,15 +262,11 @@ def start_sink(dirpath, port=None, tempfail_first=0, reject=(), reject_data=Fals
 def sink(tmp_path):
     """A factory: sink(**options of start_sink) -> a running SinkServer, each in its
     own directory under tmp_path; every one is stopped (by PID) after the test."""
-    sinks = []
+    n = itertools.count()
 
-    def factory(**kw):
-        d = tmp_path / f"sink{len(sinks)}"
+    def start(**kw):
+        d = tmp_path / f"sink{next(n)}"
         d.mkdir()
-        s = start_sink(d, **kw)
-        sinks.append(s)
-        return s
+        return start_sink(d, **kw)
 
-    yield factory
-    for s in sinks:
-        s.stop()
+    yield from made_by(start, SinkServer.stop)

@@ -46,7 +46,8 @@ def dsnwrite():
 
 def write_dsn(dsnwrite, tmp_path, rcpts, message=ORIGINAL, extra=()):
     """Deliver a report for message about rcpts, each (action, addr, status, mta,
-    diag); return (raw bytes, parsed message)."""
+    diag), and check_report() it; return (raw bytes, parsed message, its parts, the
+    per-recipient fields)."""
     msgfile = tmp_path / "message"
     msgfile.write_bytes(message)
     maildir = tmp_path / "Maildir"
@@ -63,7 +64,8 @@ def write_dsn(dsnwrite, tmp_path, rcpts, message=ORIGINAL, extra=()):
     # Maildir++ ",S=": the size in (CRLF) octets is the file's size.
     m = re.search(r",S=(\d+)$", name)
     assert m and int(m.group(1)) == len(raw) == os.path.getsize(path)
-    return raw, email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    return (raw, msg, *check_report(raw, msg, len(rcpts)))
 
 
 def assert_crlf(raw):
@@ -92,6 +94,7 @@ def status_blocks(body):
 
 
 def check_report(raw, msg, nrcpt):
+    """What every report must be; returns (its parts, the per-recipient fields)."""
     assert_crlf(raw)
     assert msg["Return-Path"] == "<>"
     assert msg["Auto-Submitted"] == "auto-replied"
@@ -126,11 +129,16 @@ def check_report(raw, msg, nrcpt):
     return parts, fields[1:]
 
 
+def returned_header(parts):
+    """The text/rfc822-headers part: its bytes, and those parsed."""
+    hdr = parts[2].get_payload(decode=True)
+    return hdr, email.message_from_bytes(hdr, policy=email.policy.default)
+
+
 def test_failed(dsnwrite, tmp_path):
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    raw, msg, parts, rcpts = write_dsn(dsnwrite, tmp_path, [
         ("failed", "bob@example.com", "5.1.1", "mx.example.com",
          "550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown")])
-    parts, rcpts = check_report(raw, msg, 1)
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
     r = rcpts[0]
     assert r["Final-Recipient"] == "rfc822; bob@example.com"
@@ -145,8 +153,7 @@ def test_failed(dsnwrite, tmp_path):
     assert "bob@example.com" in text and "User unknown" in text
     assert parts[0].get_content_charset() == "us-ascii"
     # The original header, and nothing of the body.
-    hdr = parts[2].get_payload(decode=True)
-    returned = email.message_from_bytes(hdr, policy=email.policy.default)
+    hdr, returned = returned_header(parts)
     assert returned["Subject"] == "Lunch on Friday?"
     assert returned["Message-ID"] == "<orig-1@example.test>"
     assert hdr == ORIGINAL.split(b"\r\n\r\n")[0] + b"\r\n"
@@ -154,13 +161,12 @@ def test_failed(dsnwrite, tmp_path):
 
 
 def test_mixed_failed_and_delayed(dsnwrite, tmp_path):
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    _, msg, parts, rcpts = write_dsn(dsnwrite, tmp_path, [
         ("delayed", "carol@example.net", "4.4.1", "-",
          "connect to mx.example.net[192.0.2.7]:25: Connection refused"),
         ("failed", "bob@example.com", "5.1.1", "mx.example.com", "550 5.1.1 no such user"),
         ("failed", "dave@nowhere.example", "5.1.2", "-", "-"),
     ])
-    parts, rcpts = check_report(raw, msg, 3)
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
     assert [r["Action"] for r in rcpts] == ["delayed", "failed", "failed"]
     assert [r["Status"] for r in rcpts] == ["4.4.1", "5.1.1", "5.1.2"]
@@ -177,10 +183,9 @@ def test_mixed_failed_and_delayed(dsnwrite, tmp_path):
 
 
 def test_delayed(dsnwrite, tmp_path):
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    _, msg, parts, rcpts = write_dsn(dsnwrite, tmp_path, [
         ("delayed", "carol@example.net", "4.4.2", "mx.example.net",
          "421 4.4.2 mx.example.net: timeout")])
-    parts, rcpts = check_report(raw, msg, 1)
     assert msg["Subject"] == "Delayed Mail (still being retried)"
     assert rcpts[0]["Action"] == "delayed"
     assert rcpts[0]["Status"] == "4.4.2"
@@ -188,8 +193,7 @@ def test_delayed(dsnwrite, tmp_path):
     text = " ".join(parts[0].get_content().split())
     assert "WARNING ONLY" in text
     assert email.utils.format_datetime(until)[5:16].lstrip("0") in text
-    returned = email.message_from_bytes(parts[2].get_payload(decode=True),
-                                        policy=email.policy.default)
+    _, returned = returned_header(parts)
     assert returned["Subject"] == "Lunch on Friday?"
 
 
@@ -197,11 +201,10 @@ def test_bare_lf_message_and_offset(dsnwrite, tmp_path):
     """A stored message with bare LFs comes back with CRLFs; -o skips a queue
     envelope before the message."""
     message = b"ENVELOPE\n" + ORIGINAL.replace(b"\r\n", b"\n")
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    raw, _, parts, _ = write_dsn(dsnwrite, tmp_path, [
         ("failed", "bob@example.com", "5.0.0", "-", "-")], message=message,
         extra=("-o", "9"))
-    parts, _ = check_report(raw, msg, 1)
-    hdr = parts[2].get_payload(decode=True)
+    hdr, _ = returned_header(parts)
     assert hdr == ORIGINAL.split(b"\r\n\r\n")[0] + b"\r\n"
     assert b"ENVELOPE" not in raw
 
@@ -210,9 +213,8 @@ def test_hostile_strings(dsnwrite, tmp_path):
     """CRLF injection, 8-bit and overlong text from a remote server stay inside their
     fields; a non-ASCII address is given RFC 6533 style."""
     diag = "550-5.1.1 first line\r\n550 5.1.1 second line\r\nX-Injected: yes " + "w" * 3000
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    _, _, parts, rcpts = write_dsn(dsnwrite, tmp_path, [
         ("failed", "bj\u00f6rn@example.com", "5.1.1", "mx.example.com\r\nX-Evil: 1", diag)])
-    parts, rcpts = check_report(raw, msg, 1)
     r = rcpts[0]
     assert "X-Injected" not in r and "X-Evil" not in r
     assert r["Final-Recipient"] == "utf-8; bj\\x{F6}rn@example.com"
@@ -227,10 +229,9 @@ def test_long_header_cut(dsnwrite, tmp_path):
     lines = [b"Subject: Lunch on Friday?\r\n"]
     lines += [b"X-Filler-%05d: %s\r\n" % (i, b"f" * 60) for i in range(2000)]
     message = b"".join(lines) + b"\r\nbody\r\n"
-    raw, msg = write_dsn(dsnwrite, tmp_path, [
+    _, _, parts, _ = write_dsn(dsnwrite, tmp_path, [
         ("failed", "bob@example.com", "5.1.1", "-", "-")], message=message)
-    parts, _ = check_report(raw, msg, 1)
-    hdr = parts[2].get_payload(decode=True)
+    hdr, _ = returned_header(parts)
     assert len(hdr) <= 65536
     assert message.startswith(hdr) and hdr.endswith(b"\r\n")
     assert b"X-Filler-01999" not in hdr

@@ -9,10 +9,10 @@ host is an IP literal and `domain` sets its EHLO name, so it looks nothing up.
 """
 import os
 import shutil
-import subprocess
 
 import pytest
 
+from clients.clientutil import msmtp_conf, run_msmtp
 from conftest import wait_for
 
 OWNER_ADDR = "alice@example.test"
@@ -33,28 +33,6 @@ MESSAGE = (f"From: Alice <{OWNER_ADDR}>\n"
            "Grüße ✓\n").encode()
 
 
-def msmtp_conf(tmp_path, port, starttls, auth, password, cert):
-    conf = tmp_path / "msmtprc"
-    conf.write_text(f"""defaults
-syslog off
-logfile {tmp_path / 'msmtp.log'}
-
-account sub
-host 127.0.0.1
-port {port}
-domain client.example.net
-from {OWNER_ADDR}
-auth {auth}
-user {OWNER_ADDR}
-password {password}
-tls on
-tls_starttls {'on' if starttls else 'off'}
-tls_trust_file {cert}
-""")
-    os.chmod(conf, 0o600)       # msmtp refuses a config others can read
-    return conf
-
-
 @pytest.mark.skipif(MSMTP is None,
                     reason="msmtp is not installed (scripts/install-deps.sh)")
 @pytest.mark.parametrize("port_kind,auth", [("587", "login"), ("587", "plain"),
@@ -71,12 +49,9 @@ def test_msmtp_submission_to_remote(make_mailsys, dns_server, sink, tls_files, t
     pw = m.add_app_password("msmtp")
     starttls = port_kind == "587"
     conf = msmtp_conf(tmp_path, m.sub_port if starttls else m.subs_port, starttls,
-                      auth, pw, tls_files[0])
-    r = subprocess.run([MSMTP, "-C", str(conf), "-a", "sub", REMOTE], input=MESSAGE,
-                       capture_output=True, timeout=60)
-    log = tmp_path / "msmtp.log"
-    assert r.returncode == 0, (r.stdout.decode() + r.stderr.decode() +
-                               (log.read_text() if log.exists() else ""))
+                      f"from {OWNER_ADDR}", f"auth {auth}", f"user {OWNER_ADDR}",
+                      f"password {pw}", f"tls_trust_file {tls_files[0]}")
+    run_msmtp(conf, REMOTE, MESSAGE)
     ((info, data),) = s.wait_messages(1)
     assert info["mail_from"] == OWNER_ADDR
     assert info["rcpt_tos"] == [REMOTE]

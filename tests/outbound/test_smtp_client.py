@@ -29,7 +29,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from conftest import BUILD, RCPT, TOP, free_port, strip_trace, wait_for
+from conftest import (BUILD, RCPT, TOP, Closed, LineConn, free_port, made_by,
+                      strip_trace, wait_for)
 
 SMTPSEND = os.path.join(TOP, BUILD, "tests", "smtpsend")
 USER, PASSWORD = "relayuser", "s3cret-Pa55word"
@@ -176,8 +177,6 @@ def server_tls_context(tls_files):
 def aio():
     """aio(handler, **controller_kwargs) -> a running aiosmtpd Controller (.port);
     stopped after the test."""
-    controllers = []
-
     def start(handler, **kw):
         for attempt in range(3):
             c = Controller(handler, hostname="127.0.0.1", port=free_port(),
@@ -188,13 +187,10 @@ def aio():
                 if attempt == 2:
                     raise
                 continue
-            controllers.append(c)
             return c
         raise AssertionError("not reached")
 
-    yield start
-    for c in controllers:
-        c.stop()
+    yield from made_by(start, Controller.stop)
 
 
 MESSAGE = (b"From: <sender@example.net>\r\nTo: <a@example.org>\r\nSubject: relay test\r\n"
@@ -522,25 +518,15 @@ def test_message_file_unreadable(aio, send, smtpsend, tmp_path):
 
 # --- scripted servers ----------------------------------------------------------------
 
-class Peer:
+class Peer(LineConn):
     """The server's end of one connection: raw lines in, raw bytes out."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def send(self, data):
-        self.sock.sendall(data.encode() if isinstance(data, str) else data)
 
     def line(self):
         """One line without CRLF (bytes), or None at EOF."""
-        while b"\r\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                return None
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
+        try:
+            return super().line()
+        except Closed:
+            return None
 
     def expect(self, prefix):
         line = self.line()
@@ -571,31 +557,39 @@ class Peer:
         self.send("".join(f"250{'-' if i < len(lines) - 1 else ' '}{x}\r\n"
                           for i, x in enumerate(lines)))
 
+    def starttls_answer(self, reply):
+        """Greet offering STARTTLS, wait for the client's STARTTLS and answer reply."""
+        self.greet(["STARTTLS"])
+        self.expect("STARTTLS")
+        self.send(reply)
+
     def quit(self):
         self.expect("QUIT")
         self.send("221 bye\r\n")
 
 
 class Scripted:
-    """A one-connection SMTP server on 127.0.0.1 whose side of the conversation is
-    script(peer), run in a thread; join() re-raises what the script asserted."""
+    """An SMTP server on 127.0.0.1 whose side of the conversation is script(peer), run
+    in a thread: scripts[0] on the first connection, scripts[1] on the next, ...;
+    join() re-raises what a script asserted."""
 
-    def __init__(self, script):
+    def __init__(self, *scripts):
         self.lsock = socket.socket()
         self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(1)
+        self.lsock.listen(len(scripts))
         self.port = self.lsock.getsockname()[1]
         self.error = None
-        self.thread = threading.Thread(target=self._run, args=(script,), daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(scripts,), daemon=True)
         self.thread.start()
 
-    def _run(self, script):
+    def _run(self, scripts):
         try:
             self.lsock.settimeout(30)
-            conn, _ = self.lsock.accept()
-            conn.settimeout(30)
-            with conn:
-                script(Peer(conn))
+            for script in scripts:
+                conn, _ = self.lsock.accept()
+                conn.settimeout(30)
+                with conn:
+                    script(Peer(conn))
         except BaseException as e:      # noqa: B902 - handed to the test thread
             self.error = e
         finally:
@@ -606,6 +600,14 @@ class Scripted:
         assert not self.thread.is_alive(), "script still running"
         if self.error is not None:
             raise self.error
+
+
+def converse(send, script, message, rcpts, *opts, **kw):
+    """send() to a Scripted(script) server; its Result once the script has ended."""
+    s = Scripted(script)
+    r = send(s.port, message, rcpts, *opts, **kw)
+    s.join()
+    return r
 
 
 def test_pipelined_group_is_one_write(send):
@@ -630,9 +632,7 @@ def test_pipelined_group_is_one_write(send):
         p.send("250 2.0.0 queued as X\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, rcpts, "-T", "3000")
-    s.join()
+    r = converse(send, script, MESSAGE, rcpts, "-T", "3000")
     assert r.rcpt["r7@example.org"] == (550, "5.1.1", "no")
     assert r.rcpt["r8@example.org"] == (250, "2.1.5", "ok")
     assert r.msg == (250, "2.0.0", "queued as X")
@@ -650,9 +650,7 @@ def test_without_pipelining_one_command_at_a_time(send):
         p.send("250 done\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org", "b@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org", "b@example.org"])
     assert r.msg == (250, "", "done") and r.send == 0
 
 
@@ -670,9 +668,7 @@ def test_pipelined_no_recipient_accepted(send):
         p.send("250 reset\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org", "b@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org", "b@example.org"])
     assert r.msg == (554, "5.5.1", "Error: no valid recipients")
     assert [v[0] for v in r.rcpt.values()] == [550, 550]
     assert r.send == 0
@@ -690,9 +686,7 @@ def test_pipelined_data_354_without_recipients(send):
         p.send("554 no valid recipients\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org"])
     assert r.rcpt["a@example.org"][0] == 550
     assert r.msg[0] == 0 and r.send == 0
 
@@ -708,9 +702,7 @@ def test_mail_refused(send):
                "503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n503 5.5.1 need MAIL\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org", "b@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org", "b@example.org"])
     want = (552, "5.3.4", "Message size exceeds fixed limit")
     assert r.msg == want
     assert r.rcpt == {"a@example.org": want, "b@example.org": want}
@@ -735,9 +727,7 @@ def test_helo_fallback(send):
         p.send("250 ok\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE + "é\r\n".encode(), ["a@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE + "é\r\n".encode(), ["a@example.org"])
     assert r.open == (250, "", "old.test")
     assert r.msg[0] == 250
 
@@ -747,9 +737,7 @@ def test_554_greeting(send):
         p.send("554 5.7.1 go away\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org"])
     assert r.open == (554, "5.7.1", "go away")
     assert r.rounds == []
 
@@ -768,9 +756,7 @@ def test_bad_reply(send, reply, reason):
         p.send(reply)
         assert p.line() is None         # no QUIT: the conversation is lost
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org"])
     assert r.open[0] == 0 and reason in r.open[2], r.open
 
 
@@ -801,27 +787,19 @@ def test_plaintext_injected_after_starttls(send):
     """A reply that arrives with the STARTTLS 220 would be read as if it came inside
     TLS: the client gives up instead (CVE-2011-0411, client side)."""
     def script(p):
-        p.greet(["STARTTLS"])
-        p.expect("STARTTLS")
-        p.send("220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
+        p.starttls_answer("220 go ahead\r\n250-injected\r\n250 AUTH PLAIN\r\n")
         p.line()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org"], "-t", "starttls")
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org"], "-t", "starttls")
     assert r.open[0] == 0 and "after the STARTTLS reply" in r.open[2]
 
 
 def test_starttls_refused(send):
     def script(p):
-        p.greet(["STARTTLS"])
-        p.expect("STARTTLS")
-        p.send("454 4.7.0 TLS not available\r\n")
+        p.starttls_answer("454 4.7.0 TLS not available\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["a@example.org"], "-t", "starttls")
-    s.join()
+    r = converse(send, script, MESSAGE, ["a@example.org"], "-t", "starttls")
     assert r.open == (454, "4.7.0", "TLS not available")
 
 
@@ -829,49 +807,25 @@ def test_opportunistic_handshake_failure_retries_plaintext(send):
     """RFC 7435: after a failed handshake the opportunistic client comes back without
     STARTTLS on a new connection."""
     def script(p):
-        p.greet(["STARTTLS"])
-        p.expect("STARTTLS")
-        p.send("220 go ahead\r\n")
+        p.starttls_answer("220 go ahead\r\n")
         p.sock.recv(4096)               # the ClientHello
         p.send(b"this is not TLS\r\n")
 
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(2)
-    port = lsock.getsockname()[1]
-    errors = []
+    def plain(p):
+        p.greet(["STARTTLS"])
+        p.expect("MAIL ")       # no STARTTLS this time
+        p.send("250 ok\r\n")
+        p.expect("RCPT ")
+        p.send("250 ok\r\n")
+        p.expect("DATA")
+        p.send("354 go\r\n")
+        assert p.body() == MESSAGE
+        p.send("250 plain\r\n")
+        p.quit()
 
-    def serve():
-        try:
-            lsock.settimeout(30)
-            for i in range(2):
-                conn, _ = lsock.accept()
-                conn.settimeout(30)
-                with conn:
-                    p = Peer(conn)
-                    if i == 0:
-                        script(p)
-                        continue
-                    p.greet(["STARTTLS"])
-                    p.expect("MAIL ")       # no STARTTLS this time
-                    p.send("250 ok\r\n")
-                    p.expect("RCPT ")
-                    p.send("250 ok\r\n")
-                    p.expect("DATA")
-                    p.send("354 go\r\n")
-                    assert p.body() == MESSAGE
-                    p.send("250 plain\r\n")
-                    p.quit()
-        except BaseException as e:      # noqa: B902
-            errors.append(e)
-        finally:
-            lsock.close()
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    r = send(port, MESSAGE, ["a@example.org"], "-t", "opportunistic")
-    t.join(30)
-    assert not errors, errors
+    s = Scripted(script, plain)
+    r = send(s.port, MESSAGE, ["a@example.org"], "-t", "opportunistic")
+    s.join()
     assert r.open[0] == 250 and r.tls is None
     assert r.msg == (250, "", "plain")
     assert "trying again without TLS" in r.err
@@ -887,9 +841,7 @@ def test_connection_dropped_mid_transaction(send):
         p.expect("RCPT ")
         # gone
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["x@example.org", "a@example.org"])
-    s.join()
+    r = converse(send, script, MESSAGE, ["x@example.org", "a@example.org"])
     assert r.rcpt["x@example.org"] == (550, "5.1.1", "no")
     assert r.rcpt["a@example.org"][0] == 0
     assert r.msg[0] == 0 and "closed" in r.msg[2]
@@ -918,9 +870,7 @@ def test_bare_lf_and_cr_become_crlf(send):
         p.send("250 ok\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, raw, ["a@example.org"])
-    s.join()
+    r = converse(send, script, raw, ["a@example.org"])
     assert r.msg[0] == 250
 
 
@@ -935,10 +885,8 @@ def test_bad_addresses_not_sent(send):
         p.send("250 ok\r\n")
         p.quit()
 
-    s = Scripted(script)
-    r = send(s.port, MESSAGE, ["bad>@example.org", "ok@example.org", "x\x7f@y"],
-             sender="")
-    s.join()
+    r = converse(send, script, MESSAGE,
+                 ["bad>@example.org", "ok@example.org", "x\x7f@y"], sender="")
     assert r.rcpt["bad>@example.org"] == (553, "5.1.3", "invalid recipient address (not sent)")
     assert r.rcpt["ok@example.org"][0] == 250
     assert r.msg[0] == 250

@@ -93,47 +93,62 @@ rr_start(struct msg *m, unsigned type, unsigned class)
 	put32(m, 300);
 }
 
+/* msg_start() with one answer of type, class IN, RDATA of rdlen octets to follow. */
+static void
+msg_one_answer(struct msg *m, const char *qname, unsigned type, unsigned rdlen)
+{
+	msg_start(m, qname, type, 1, 0, 0);
+	rr_start(m, type, ns_c_in);
+	put16(m, rdlen);
+}
+
+/* rr_start() and an rdlength that rr_end() fills in; returns where the RDATA starts. */
+static int
+rr_begin(struct msg *m, unsigned type)
+{
+	rr_start(m, type, ns_c_in);
+	put16(m, 0);
+	return m->len;
+}
+
+static void
+rr_end(struct msg *m, int rdata)
+{
+	unsigned n = (unsigned)(m->len - rdata);
+
+	m->b[rdata - 2] = (unsigned char)(n >> 8);
+	m->b[rdata - 1] = (unsigned char)(n & 0xff);
+}
+
 static void
 rr_mx(struct msg *m, unsigned pref, const char *host)
 {
-	struct msg tmp = { .len = 0 };
+	int rdata = rr_begin(m, ns_t_mx);
 
-	put_name(&tmp, host);
-	rr_start(m, ns_t_mx, ns_c_in);
-	put16(m, 2 + (unsigned)tmp.len);
 	put16(m, pref);
-	memcpy(m->b + m->len, tmp.b, (size_t)tmp.len);
-	m->len += tmp.len;
+	put_name(m, host);
+	rr_end(m, rdata);
 }
 
 static void
 rr_cname(struct msg *m, const char *target)
 {
-	struct msg tmp = { .len = 0 };
+	int rdata = rr_begin(m, ns_t_cname);
 
-	put_name(&tmp, target);
-	rr_start(m, ns_t_cname, ns_c_in);
-	put16(m, (unsigned)tmp.len);
-	memcpy(m->b + m->len, tmp.b, (size_t)tmp.len);
-	m->len += tmp.len;
+	put_name(m, target);
+	rr_end(m, rdata);
 }
 
+/* An A record, or an AAAA record for an address with a ':'. */
 static void
-rr_a(struct msg *m, const char *ip)
+rr_addr(struct msg *m, const char *ip)
 {
-	rr_start(m, ns_t_a, ns_c_in);
-	put16(m, 4);
-	inet_pton(AF_INET, ip, m->b + m->len);
-	m->len += 4;
-}
+	bool v6 = strchr(ip, ':') != NULL;
+	int rdata = rr_begin(m, v6 ? ns_t_aaaa : ns_t_a);
 
-static void
-rr_aaaa(struct msg *m, const char *ip)
-{
-	rr_start(m, ns_t_aaaa, ns_c_in);
-	put16(m, 16);
-	inet_pton(AF_INET6, ip, m->b + m->len);
-	m->len += 16;
+	inet_pton(v6 ? AF_INET6 : AF_INET, ip, m->b + m->len);
+	m->len += v6 ? 16 : 4;
+	rr_end(m, rdata);
 }
 
 static const char *
@@ -208,7 +223,7 @@ test_parse_mx(void)
 	put8(&m, 0);
 	/* authority and additional: not answers. */
 	rr_mx(&m, 7, "ns.test");
-	rr_a(&m, "192.0.2.1");
+	rr_addr(&m, "192.0.2.1");
 	n = dns_parse_mx(m.b, m.len, mx, 8);
 	test_assert(n == 1);
 	test_assert(mx[0].pref == 5);
@@ -231,17 +246,13 @@ test_parse_mx_malformed(void)
 	int off;
 
 	test_begin("dns_parse_mx: RDATA shorter than preference + root");
-	msg_start(&m, "x.test", ns_t_mx, 1, 0, 0);
-	rr_start(&m, ns_t_mx, ns_c_in);
-	put16(&m, 2);
+	msg_one_answer(&m, "x.test", ns_t_mx, 2);
 	put16(&m, 10);
 	test_assert(dns_parse_mx(m.b, m.len, mx, 4) == -1);
 	test_end();
 
 	test_begin("dns_parse_mx: exchange shorter than the RDATA");
-	msg_start(&m, "x.test", ns_t_mx, 1, 0, 0);
-	rr_start(&m, ns_t_mx, ns_c_in);
-	put16(&m, 2 + 1 + 2);
+	msg_one_answer(&m, "x.test", ns_t_mx, 2 + 1 + 2);
 	put16(&m, 10);
 	put8(&m, 0);	/* the root, then two stray bytes */
 	put16(&m, 0);
@@ -249,18 +260,14 @@ test_parse_mx_malformed(void)
 	test_end();
 
 	test_begin("dns_parse_mx: exchange running past the RDATA");
-	msg_start(&m, "x.test", ns_t_mx, 1, 0, 0);
-	rr_start(&m, ns_t_mx, ns_c_in);
-	put16(&m, 2 + 3);
+	msg_one_answer(&m, "x.test", ns_t_mx, 2 + 3);
 	put16(&m, 10);
 	put_name(&m, "mx.test");	/* 9 octets in a 3-octet slot */
 	test_assert(dns_parse_mx(m.b, m.len, mx, 4) == -1);
 	test_end();
 
 	test_begin("dns_parse_mx: compression loop and pointer out of the message");
-	msg_start(&m, "x.test", ns_t_mx, 1, 0, 0);
-	rr_start(&m, ns_t_mx, ns_c_in);
-	put16(&m, 2 + 2);
+	msg_one_answer(&m, "x.test", ns_t_mx, 2 + 2);
 	put16(&m, 10);
 	put_ptr(&m, (unsigned)m.len);	/* points at itself */
 	test_assert(dns_parse_mx(m.b, m.len, mx, 4) == -1);
@@ -312,10 +319,10 @@ test_parse_addrs(void)
 	test_begin("dns_parse_addrs: A and AAAA of the answer section");
 	msg_start(&m, "h.test", ns_t_a, 4, 0, 1);
 	rr_cname(&m, "real.test");
-	rr_a(&m, "192.0.2.1");
-	rr_aaaa(&m, "2001:db8::1");
-	rr_a(&m, "192.0.2.2");
-	rr_a(&m, "198.51.100.1");	/* additional section */
+	rr_addr(&m, "192.0.2.1");
+	rr_addr(&m, "2001:db8::1");
+	rr_addr(&m, "192.0.2.2");
+	rr_addr(&m, "198.51.100.1");	/* additional section */
 	test_assert(dns_parse_addrs(m.b, m.len, ns_t_a, ss, 4) == 2);
 	test_assert(ss[0].ss_family == AF_INET);
 	test_assert_str(ntop(&ss[0], buf, sizeof(buf)), "192.0.2.1");
@@ -332,17 +339,13 @@ test_parse_addrs(void)
 	test_end();
 
 	test_begin("dns_parse_addrs: address RDATA of the wrong length");
-	msg_start(&m, "h.test", ns_t_a, 1, 0, 0);
-	rr_start(&m, ns_t_a, ns_c_in);
-	put16(&m, 5);
+	msg_one_answer(&m, "h.test", ns_t_a, 5);
 	put32(&m, 0xc0000201);
 	put8(&m, 0);
 	test_assert(dns_parse_addrs(m.b, m.len, ns_t_a, ss, 4) == -1);
 	/* The same record is not looked at when AAAA is asked for. */
 	test_assert(dns_parse_addrs(m.b, m.len, ns_t_aaaa, ss, 4) == 0);
-	msg_start(&m, "h.test", ns_t_aaaa, 1, 0, 0);
-	rr_start(&m, ns_t_aaaa, ns_c_in);
-	put16(&m, 4);
+	msg_one_answer(&m, "h.test", ns_t_aaaa, 4);
 	put32(&m, 0x20010db8);
 	test_assert(dns_parse_addrs(m.b, m.len, ns_t_aaaa, ss, 4) == -1);
 	test_end();

@@ -4,7 +4,6 @@
  * failed/delayed report, an all-delayed one, hostile strings (CRLF, 8-bit, long) kept
  * in their lines, and delivery into a temporary Maildir (nothing left on failure).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "lib/util.h"
 #include "queue/dsn.h"
 #include "tests/unit/t.h"
+#include "tests/unit/t_maildir.h"
 
 #define T0	1767225600	/* Thu, 1 Jan 2026 00:00:00 +0000 */
 #define BOUNDARY	"lb-dsn-0123456789abcdef"
@@ -557,28 +557,6 @@ test_dsn_hostile(void)
 
 static char root[] = "/tmp/lb-test-dsn-XXXXXX";
 
-static int
-count(const char *sub, char *first, size_t firstsz)
-{
-	char p[256];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "%s/%s", root, sub);
-	if ((d = opendir(p)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == 0 && first != NULL)
-			snprintf(first, firstsz, "%s", de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
 static void
 test_dsn_deliver(void)
 {
@@ -601,8 +579,8 @@ test_dsn_deliver(void)
 	test_assert(write(fd, "ENVELOP", 7) == 7);
 	test_assert(write(fd, msg1, sizeof(msg1) - 1) == (ssize_t)sizeof(msg1) - 1);
 	test_assert(dsn_deliver(&md, &msg_info, &r, 1, fd, 7, name) == 0);
-	test_assert(count("Maildir/tmp", NULL, 0) == 0);
-	test_assert(count("Maildir/new", first, sizeof(first)) == 1);
+	test_assert(t_dir_count(root, "Maildir/tmp", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "Maildir/new", first, sizeof(first)) == 1);
 	test_assert_str(first, name);
 	snprintf(path, sizeof(path), "%s/Maildir/new/%s", root, name);
 	test_assert(stat(path, &st) == 0);
@@ -618,11 +596,11 @@ test_dsn_deliver(void)
 	/* A failed read leaves nothing behind. */
 	test_assert(dsn_deliver(&md, &msg_info, &r, 1, -1, 0, name) == -1 &&
 	    errno == EBADF);
-	test_assert(count("Maildir/new", NULL, 0) == 0);
-	test_assert(count("Maildir/tmp", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "Maildir/new", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "Maildir/tmp", NULL, 0) == 0);
 	test_assert(dsn_deliver(&md, &msg_info, &r, 0, fd, 0, name) == -1 &&
 	    errno == EINVAL);
-	test_assert(count("Maildir/new", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "Maildir/new", NULL, 0) == 0);
 	close(fd);
 	maildir_close(&md);
 	snprintf(path, sizeof(path), "%s/queued", root);

@@ -3,7 +3,6 @@
  * in new/ named with ",S=<size>", tmp/ is left empty, abort leaves nothing, names are
  * unique and short enough for a UIDL, clean_tmp removes only stale files.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,49 +11,9 @@
 
 #include "maildir/maildir.h"
 #include "tests/unit/t.h"
+#include "tests/unit/t_maildir.h"
 
 static char root[] = "/tmp/lb-test-maildir-XXXXXX";
-
-/* Count the non-hidden entries of root/sub; copy the first name into first. */
-static int
-count(const char *sub, char *first, size_t firstsz)
-{
-	char p[256];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "%s/%s", root, sub);
-	if ((d = opendir(p)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == 0 && first != NULL)
-			snprintf(first, firstsz, "%s", de->d_name);
-		n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void
-empty(const char *sub)
-{
-	char p[256], f[600];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(p, sizeof(p), "%s/%s", root, sub);
-	if ((d = opendir(p)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.') {
-			snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
-			unlink(f);
-		}
-	closedir(d);
-}
 
 static void
 test_maildir_deliver(struct maildir *md)
@@ -67,15 +26,15 @@ test_maildir_deliver(struct maildir *md)
 	test_begin("maildir: deliver");
 	test_assert(maildir_delivery_begin(md, &d) == 0);
 	test_assert(d.fd != -1 && d.tmpname[0] != '\0');
-	test_assert(count("tmp", NULL, 0) == 1);
+	test_assert(t_dir_count(root, "tmp", NULL, 0) == 1);
 	test_assert(maildir_delivery_write(&d, msg, 10) == 0);
 	test_assert(maildir_delivery_write(&d, msg + 10, sizeof(msg) - 1 - 10) == 0);
 	test_assert(d.size == sizeof(msg) - 1);
 	test_assert(maildir_delivery_commit(md, &d, name) == 0);
 	test_assert(d.fd == -1);
-	test_assert(count("tmp", NULL, 0) == 0);
-	test_assert(count("cur", NULL, 0) == 0);
-	test_assert(count("new", first, sizeof(first)) == 1);
+	test_assert(t_dir_count(root, "tmp", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "cur", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "new", first, sizeof(first)) == 1);
 	test_assert_str(first, name);
 	snprintf(want, sizeof(want), ",S=%zu", sizeof(msg) - 1);
 	test_assert(strlen(name) > strlen(want) &&
@@ -86,8 +45,8 @@ test_maildir_deliver(struct maildir *md)
 	test_assert((st.st_mode & 077) == 0);
 	/* Abort after commit is harmless. */
 	maildir_delivery_abort(md, &d);
-	test_assert(count("new", NULL, 0) == 1);
-	empty("new");
+	test_assert(t_dir_count(root, "new", NULL, 0) == 1);
+	t_dir_empty(root, "new");
 	test_end();
 }
 
@@ -102,9 +61,9 @@ test_maildir_abort(struct maildir *md)
 	maildir_delivery_abort(md, &d);
 	test_assert(d.fd == -1 && d.tmpname[0] == '\0');
 	maildir_delivery_abort(md, &d);		/* twice is safe */
-	test_assert(count("tmp", NULL, 0) == 0);
-	test_assert(count("new", NULL, 0) == 0);
-	test_assert(count("cur", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "tmp", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "new", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "cur", NULL, 0) == 0);
 	/* An empty message is still a message: S=0. */
 	test_assert(maildir_delivery_begin(md, &d) == 0);
 	{
@@ -113,7 +72,7 @@ test_maildir_abort(struct maildir *md)
 		test_assert(maildir_delivery_commit(md, &d, name) == 0);
 		test_assert(strlen(name) > 4 && strcmp(name + strlen(name) - 4, ",S=0") == 0);
 	}
-	empty("new");
+	t_dir_empty(root, "new");
 	test_end();
 }
 
@@ -141,7 +100,7 @@ test_maildir_unique(struct maildir *md)
 		made++;
 	}
 	test_assert(made == N);
-	test_assert(count("new", NULL, 0) == (int)made);
+	test_assert(t_dir_count(root, "new", NULL, 0) == (int)made);
 	qsort(names, made, sizeof(names[0]), name_cmp);
 	for (i = 1; i < made; i++)
 		if (strcmp(names[i - 1], names[i]) == 0)
@@ -149,7 +108,7 @@ test_maildir_unique(struct maildir *md)
 	test_assert(dup == 0);
 	for (i = 0; i < N && i <= made; i++)
 		free(names[i]);
-	empty("new");
+	t_dir_empty(root, "new");
 	test_end();
 }
 
@@ -204,7 +163,7 @@ test_maildir_name_length(void)
 		test_assert_idx(strstr(name, ",S=1048576") != NULL, h);
 		test_assert_idx(strchr(name, '/') == NULL && strchr(name, ':') == NULL, h);
 		maildir_close(&md);
-		empty("new");
+		t_dir_empty(root, "new");
 	}
 	test_end();
 }
@@ -276,17 +235,18 @@ test_maildir_unnamed(struct maildir *md)
 		test_end();
 		return;
 	}
-	test_assert(count("tmp", NULL, 0) == 0);	/* the probe left nothing */
+	test_assert(t_dir_count(root, "tmp", NULL, 0) == 0);	/* the probe left nothing */
 	test_assert(maildir_delivery_begin(md, &d) == 0);
 	test_assert(d.unnamed && d.fd != -1);
-	test_assert(count("tmp", NULL, 0) == 0);	/* no name until published */
+	test_assert(t_dir_count(root, "tmp", NULL, 0) == 0);	/* no name until published */
 	test_assert(maildir_delivery_write(&d, msg, sizeof(msg) - 1) == 0);
 	test_assert(maildir_delivery_begin(md, &d2) == 0);
 	test_assert(maildir_delivery_write(&d2, "x", 1) == 0);
 	maildir_delivery_abort(md, &d2);	/* vanishes with its fd */
 	test_assert(d2.fd == -1);
 	test_assert(maildir_delivery_commit(md, &d, name) == 0);
-	test_assert(count("new", NULL, 0) == 1 && count("tmp", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "new", NULL, 0) == 1 &&
+	    t_dir_count(root, "tmp", NULL, 0) == 0);
 	snprintf(path, sizeof(path), "%s/new/%s", root, name);
 	test_assert(stat(path, &st) == 0 && (size_t)st.st_size == sizeof(msg) - 1);
 	snprintf(path, sizeof(path), ",S=%zu", sizeof(msg) - 1);
@@ -294,8 +254,8 @@ test_maildir_unnamed(struct maildir *md)
 	    strcmp(name + strlen(name) - strlen(path), path) == 0);
 	test_assert(maildir_delivery_begin(md, &d) == 0 &&
 	    maildir_delivery_commit(md, &d, name2) == 0);
-	test_assert(strcmp(name, name2) != 0 && count("new", NULL, 0) == 2);
-	empty("new");
+	test_assert(strcmp(name, name2) != 0 && t_dir_count(root, "new", NULL, 0) == 2);
+	t_dir_empty(root, "new");
 	md->unnamed_tmp = false;
 	test_end();
 }
@@ -337,7 +297,6 @@ int
 main(void)
 {
 	struct maildir md;
-	char p[300];
 
 	test_begin("maildir: setup");
 	test_assert(mkdtemp(root) != NULL);
@@ -353,15 +312,6 @@ main(void)
 	test_maildir_open();
 
 	maildir_close(&md);
-	empty("tmp");
-	empty("new");
-	empty("cur");
-	snprintf(p, sizeof(p), "%s/tmp", root);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/new", root);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/cur", root);
-	rmdir(p);
-	rmdir(root);
+	t_maildir_remove(root);
 	return test_exit();
 }

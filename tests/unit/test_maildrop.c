@@ -5,7 +5,6 @@
  * moved from new/ to cur/ with ":2,", Seen added in ASCII order once retrieved, and
  * messages that another program renamed meanwhile found again by their base name.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "maildir/maildir.h"
 #include "pop3d/maildrop.h"
 #include "tests/unit/t.h"
+#include "tests/unit/t_maildir.h"
 
 static char root[] = "/tmp/lb-test-maildrop-XXXXXX";
 
@@ -45,42 +45,6 @@ exists(const char *sub, const char *name)
 
 	snprintf(p, sizeof(p), "%s/%s/%s", root, sub, name);
 	return access(p, F_OK) == 0;
-}
-
-static int
-count(const char *sub)
-{
-	char p[300];
-	struct dirent *de;
-	DIR *d;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "%s/%s", root, sub);
-	if ((d = opendir(p)) == NULL)
-		return -1;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-static void
-empty(const char *sub)
-{
-	char p[300], f[600];
-	struct dirent *de;
-	DIR *d;
-
-	snprintf(p, sizeof(p), "%s/%s", root, sub);
-	if ((d = opendir(p)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL)
-		if (de->d_name[0] != '.') {
-			snprintf(f, sizeof(f), "%s/%s", p, de->d_name);
-			unlink(f);
-		}
-	closedir(d);
 }
 
 static void
@@ -162,8 +126,8 @@ test_maildrop_load(struct maildir *md)
 	maildrop_close(&m);
 	test_assert(m.msgs == NULL && m.n == 0);
 	rmdir(p);
-	empty("new");
-	empty("cur");
+	t_dir_empty(root, "new");
+	t_dir_empty(root, "cur");
 	test_end();
 }
 
@@ -227,8 +191,8 @@ test_maildrop_uidl(struct maildir *md)
 		test_assert_str(uid, want);
 	}
 	maildrop_close(&m);
-	empty("new");
-	empty("cur");
+	t_dir_empty(root, "new");
+	t_dir_empty(root, "cur");
 	test_end();
 }
 
@@ -288,15 +252,15 @@ test_maildrop_update(struct maildir *md)
 	test_assert(maildrop_update(&m, &removed) == 0);
 	test_assert(removed == 2);
 	maildrop_close(&m);
-	test_assert(count("new") == 0);
-	test_assert(count("cur") == 8);
+	test_assert(t_dir_count(root, "new", NULL, 0) == 0);
+	test_assert(t_dir_count(root, "cur", NULL, 0) == 8);
 	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		if (files[i].after != NULL)
 			test_assert_idx(exists("cur", files[i].after), i);
 		if (files[i].after == NULL || strcmp(files[i].after, files[i].name) != 0)
 			test_assert_idx(!exists(files[i].sub, files[i].name), i);
 	}
-	empty("cur");
+	t_dir_empty(root, "cur");
 	test_end();
 }
 
@@ -362,8 +326,9 @@ test_maildrop_renamed(struct maildir *md)
 	/* c stays as the other program left it. */
 	snprintf(to, sizeof(to), "%s:2,T", c);
 	test_assert(exists("cur", to));
-	test_assert(count("cur") == 2 && count("new") == 0);
-	empty("cur");
+	test_assert(t_dir_count(root, "cur", NULL, 0) == 2 &&
+	    t_dir_count(root, "new", NULL, 0) == 0);
+	t_dir_empty(root, "cur");
 	test_end();
 }
 
@@ -386,17 +351,8 @@ main(void)
 	test_maildrop_renamed(&md);
 
 	maildir_close(&md);
-	empty("tmp");
-	empty("new");
-	empty("cur");
 	snprintf(p, sizeof(p), "%s/%s", root, MAILDROP_LOCK);
 	unlink(p);
-	snprintf(p, sizeof(p), "%s/tmp", root);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/new", root);
-	rmdir(p);
-	snprintf(p, sizeof(p), "%s/cur", root);
-	rmdir(p);
-	rmdir(root);
+	t_maildir_remove(root);
 	return test_exit();
 }
