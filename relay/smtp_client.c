@@ -3,6 +3,8 @@
  * every wait bounded; the queue's delivery process decides what a reply means.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -168,11 +170,18 @@ smtpc_connect(const struct sockaddr *addr, socklen_t addrlen, int timeout_ms)
 	struct pollfd pfd;
 	int64_t deadline = util_now_ms() + timeout_ms, left;
 	socklen_t elen = sizeof(int);
-	int fd, r, e = 0;
+	int fd, r, e = 0, one = 1;
 
 	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	    0)) == -1)
 		return -1;
+	/*
+	 * Nagle off: every write is a whole command group, a message chunk or the end of
+	 * data. With Nagle, the "." after the message waited for the ACK of the message's
+	 * last segment, which the server delays (40 ms on Linux) since it has nothing to
+	 * answer before the ".": one message per 40 ms per connection.
+	 */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, addr, addrlen) == 0)
 		return fd;
 	if (errno != EINPROGRESS && errno != EINTR)
