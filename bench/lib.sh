@@ -30,13 +30,18 @@ comm_of() { cat "/proc/$1/comm" 2>/dev/null || true; }
 listening() { ss -Hltn "sport = :$1" | grep -q .; }
 
 # The C clients named in "$@" (bench/<name>.c, which include bench/common.h) into
-# $BINDIR, built afresh each run with $CC $CFLAGS.
+# $BINDIR, built afresh each run with $CC $CFLAGS. smtp-submit (TLS) links OpenSSL.
 build_tools() {
-	local prog
+	local prog libs
 	command -v "$CC" >/dev/null || die "no C compiler ($CC): apt-get install gcc libc6-dev"
 	for prog in "$@"; do
+		libs=""
+		case $prog in smtp-submit) libs="-lssl -lcrypto" ;; esac
+		if [ -n "$libs" ] && [ ! -e /usr/include/openssl/ssl.h ]; then
+			die "$prog needs OpenSSL's headers: apt-get install libssl-dev"
+		fi
 		# shellcheck disable=SC2086
-		"$CC" $CFLAGS -pthread -o "$BINDIR/$prog.new" "$bench/$prog.c" || die "cannot build $prog"
+		"$CC" $CFLAGS -pthread -o "$BINDIR/$prog.new" "$bench/$prog.c" $libs || die "cannot build $prog"
 		mv -f "$BINDIR/$prog.new" "$BINDIR/$prog"
 	done
 }
