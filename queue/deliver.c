@@ -311,7 +311,7 @@ static time_t
 deliver_message(struct deliver *d, const char *id)
 {
 	struct queue_msg m;
-	bool *was_failed, *todo;
+	bool *was_failed, *pending;
 	size_t *idx, i, j, n;
 	char route[DNS_HOST_MAX];
 	char *dkim = NULL;
@@ -333,29 +333,29 @@ deliver_message(struct deliver *d, const char *id)
 		log_warnx("queue_id=%s: cannot DKIM-sign (no From: field?); sent unsigned",
 		    m.id);
 	was_failed = xcalloc(m.nrcpt, sizeof(*was_failed));
-	todo = xcalloc(m.nrcpt, sizeof(*todo));
+	pending = xcalloc(m.nrcpt, sizeof(*pending));
 	idx = xcalloc(m.nrcpt, sizeof(*idx));
 	for (i = 0; i < m.nrcpt; i++) {
 		was_failed[i] = m.rcpt[i].status == QR_FAILED;
-		todo[i] = m.rcpt[i].status == QR_PENDING || m.rcpt[i].status == QR_DEFERRED;
+		pending[i] = m.rcpt[i].status == QR_PENDING || m.rcpt[i].status == QR_DEFERRED;
 	}
 	/* Recipients of one domain (or all, through the smarthost) go in one transaction. */
 	for (i = 0; i < m.nrcpt; i++) {
-		if (!todo[i])
+		if (!pending[i])
 			continue;
 		snprintf(route, sizeof(route), "%s", d->ctx->cfg->smarthost != NULL ? "" :
 		    rcpt_domain(m.rcpt[i].addr));
 		for (n = 0, j = i; j < m.nrcpt; j++)
-			if (todo[j] && (route[0] == '\0' ||
+			if (pending[j] && (route[0] == '\0' ||
 			    strcasecmp(rcpt_domain(m.rcpt[j].addr), route) == 0)) {
 				idx[n++] = j;
-				todo[j] = false;
+				pending[j] = false;
 			}
 		deliver_group(d, &m, idx, n, route, dkim);
 	}
 	next = deliver_settle(d, &m, was_failed);
 	free(was_failed);
-	free(todo);
+	free(pending);
 	free(idx);
 	free(dkim);
 	queue_msg_free(&m);
