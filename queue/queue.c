@@ -249,27 +249,43 @@ out:
 	return r;
 }
 
-/* Read at most max bytes of an open file from offset 0. */
+/*
+ * Read an open file from offset 0, at most max bytes, in growing chunks, stopping once
+ * the bytes read hold stop (if not NULL): the envelope of a 35 MB message is a few
+ * hundred bytes, and the runner reads every envelope at each scan.
+ */
 static char *
-queue_read_all(int fd, size_t max, size_t *len)
+queue_read(int fd, size_t max, const char *stop, size_t *len)
 {
-	struct stat st;
-	char *p;
+	size_t n = 0, cap = 8192, want;
+	char *p = NULL;
 	ssize_t r;
-	size_t n = 0;
 
-	if (fstat(fd, &st) == -1)
-		return NULL;
-	if ((size_t)st.st_size > max)
-		st.st_size = (off_t)max;
-	p = xmalloc((size_t)st.st_size + 1);
-	while (n < (size_t)st.st_size) {
-		r = pread(fd, p + n, (size_t)st.st_size - n, (off_t)n);
+	for (;;) {
+		if (cap > max)
+			cap = max;
+		p = xreallocarray(p, cap + 1, 1);
+		want = cap - n;
+		if (want == 0)
+			break;
+		r = pread(fd, p + n, want, (off_t)n);
 		if (r == -1 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r == -1) {
+			free(p);
+			return NULL;
+		}
+		if (r == 0)
 			break;
+		/* The stop string may straddle two reads: look from just before this one. */
+		if (stop != NULL && memmem(p + (n > 1 ? n - 1 : 0), n + (size_t)r -
+		    (n > 1 ? n - 1 : 0), stop, strlen(stop)) != NULL) {
+			n += (size_t)r;
+			break;
+		}
 		n += (size_t)r;
+		if (n == cap)
+			cap *= 2;
 	}
 	*len = n;
 	return p;
@@ -291,8 +307,8 @@ queue_msg_load(struct queue *q, const char *id, struct queue_msg *m)
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	if ((m->fd = openat(q->spool.dfd_new, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return -1;
-	/* The envelope is at most QUEUE_ENVELOPE_MAX; read that much and find its end. */
-	text = queue_read_all(m->fd, QUEUE_ENVELOPE_MAX + 2, &len);
+	/* The envelope is at most QUEUE_ENVELOPE_MAX: read up to its end, no further. */
+	text = queue_read(m->fd, QUEUE_ENVELOPE_MAX + 2, "\n\n", &len);
 	if (text == NULL || (blank = memmem(text, len, "\n\n", 2)) == NULL ||
 	    queue_envelope_parse(text, (size_t)(blank - text) + 1, m) == -1) {
 		free(text);
@@ -305,7 +321,7 @@ queue_msg_load(struct queue *q, const char *id, struct queue_msg *m)
 	m->next = m->created;
 	if ((sfd = openat(q->dfd_state, id, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	text = queue_read_all(sfd, QUEUE_STATE_MAX, &len);
+	text = queue_read(sfd, QUEUE_STATE_MAX, NULL, &len);
 	close(sfd);
 	if (text == NULL || queue_state_parse(text, len, m) == -1) {
 		free(text);

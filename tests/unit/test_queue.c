@@ -10,6 +10,20 @@
 #include "queue/queue.h"
 #include "queue/runner.h"
 
+/* The test's directory: queue/{tmp,msg,state} under it, all empty by then. */
+static void
+remove_queue_dir(const char *dir)
+{
+	const char *const subs[] = { "queue/tmp", "queue/msg", "queue/state", "queue", "" };
+	char p[300];
+	size_t i;
+
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, subs[i]);
+		rmdir(p);
+	}
+}
+
 static void
 test_roundtrip(void)
 {
@@ -56,6 +70,45 @@ test_roundtrip(void)
 	queue_msg_free(&m);
 	queue_close(&q);
 	close(root);
+	test_end();
+}
+
+/* An envelope of many recipients spans several reads; the body is not read at all. */
+static void
+test_big_envelope(void)
+{
+	char dir[] = "/tmp/lbq.XXXXXX", id[QUEUE_ID_MAX + 1], addr[600][80];
+	const char *rcpts[600];
+	char body[100000];
+	struct maildir_delivery d;
+	struct queue q;
+	struct queue_msg m;
+	size_t i;
+	int root;
+
+	test_begin("queue: a 40 KiB envelope before a 100 KB body");
+	for (i = 0; i < 600; i++) {
+		snprintf(addr[i], sizeof(addr[i]), "recipient-number-%03zu@a-rather-long-domain"
+		    "-name.example.net", i);
+		rcpts[i] = addr[i];
+	}
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "Subject: s\r\n\r\n", 15);
+	test_assert(mkdtemp(dir) != NULL);
+	root = open(dir, O_RDONLY | O_DIRECTORY);
+	test_assert(queue_open(&q, root, "host", (uid_t)-1, (gid_t)-1) == 0);
+	test_assert(queue_begin(&q, &d, "alice@example.org", rcpts, 600, "alice",
+	    "::1") == 0);
+	test_assert(maildir_delivery_write(&d, body, sizeof(body)) == 0);
+	test_assert(maildir_delivery_commit(&q.spool, &d, id) == 0);
+	test_assert(queue_msg_load(&q, id, &m) == 0);
+	test_assert(m.nrcpt == 600 && m.size == (off_t)sizeof(body));
+	test_assert_str(m.rcpt[599].addr, addr[599]);
+	queue_msg_free(&m);
+	test_assert(queue_remove(&q, id) == 0);
+	queue_close(&q);
+	close(root);
+	remove_queue_dir(dir);
 	test_end();
 }
 
@@ -110,6 +163,7 @@ int
 main(void)
 {
 	test_roundtrip();
+	test_big_envelope();
 	test_refusals();
 	test_backoff();
 	return test_exit();
