@@ -30,10 +30,8 @@
  * The time kept for a 250 is taken right after it was written to the socket.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -50,7 +48,7 @@
 #define OUT_MAX		65536
 #define CONN_MAX	4096
 
-struct conn {
+struct session {	/* one client connection */
 	int	 fd;
 	bool	 data;		/* reading message data */
 	bool	 header;	/* in the message's header */
@@ -97,7 +95,7 @@ result_line(void)
 }
 
 static void
-put(struct conn *c, const char *s)
+put(struct session *c, const char *s)
 {
 	size_t n = strlen(s);
 
@@ -108,7 +106,7 @@ put(struct conn *c, const char *s)
 }
 
 static void
-conn_free(struct conn *c)
+conn_free(struct session *c)
 {
 	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
@@ -118,7 +116,7 @@ conn_free(struct conn *c)
 
 /* Write what is queued; -1 if the connection is gone. */
 static int
-flush_out(struct conn *c)
+flush_out(struct session *c)
 {
 	size_t off = 0;
 	ssize_t w;
@@ -140,7 +138,7 @@ flush_out(struct conn *c)
 
 /* The end of a message: count it. */
 static void
-end_of_data(struct conn *c)
+end_of_data(struct session *c)
 {
 	long seq = c->seq;
 
@@ -174,7 +172,7 @@ end_of_data(struct conn *c)
 
 /* One data line (with its CRLF). */
 static void
-data_line(struct conn *c, const char *line, size_t len)
+data_line(struct session *c, const char *line, size_t len)
 {
 	size_t il = strlen(ids), el = strlen(ends);
 
@@ -206,7 +204,7 @@ data_line(struct conn *c, const char *line, size_t len)
 
 /* One command line (with its CRLF or LF). */
 static int
-command(struct conn *c, char *line, size_t len)
+command(struct session *c, char *line, size_t len)
 {
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
@@ -254,7 +252,7 @@ command(struct conn *c, char *line, size_t len)
 }
 
 static void
-conn_input(struct conn *c)
+conn_input(struct session *c)
 {
 	ssize_t r;
 	int quit = 0;
@@ -356,7 +354,8 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_in sa;
+	struct sockaddr_storage sa;
+	socklen_t salen;
 	struct epoll_event ev, evs[64];
 	char sbuf[4096];
 	size_t slen = 0;
@@ -386,16 +385,11 @@ main(int argc, char *argv[])
 	if (rc == NULL || t_complete == NULL)
 		die("out of memory");
 	signal(SIGPIPE, SIG_IGN);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)o.port);
-	if (inet_pton(AF_INET, o.addr, &sa.sin_addr) != 1 ||
-	    (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
-		die("%s: only an IPv4 loopback address", o.addr);
+	salen = loopback_addr(o.addr, o.port, false, &sa);
 	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1)
 		die("socket: %s", strerror(errno));
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || listen(lfd, 1024) == -1)
+	if (bind(lfd, (struct sockaddr *)&sa, salen) == -1 || listen(lfd, 1024) == -1)
 		die("%s:%d: %s", o.addr, o.port, strerror(errno));
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		die("epoll: %s", strerror(errno));
@@ -418,7 +412,7 @@ main(int argc, char *argv[])
 
 				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK |
 				    SOCK_CLOEXEC)) != -1) {
-					struct conn *c;
+					struct session *c;
 
 					if (open_conns >= CONN_MAX ||
 					    (c = calloc(1, sizeof(*c))) == NULL) {
@@ -460,7 +454,7 @@ main(int argc, char *argv[])
 				slen -= (size_t)(p - sbuf);
 				memmove(sbuf, p, slen);
 			} else {
-				struct conn *c = evs[i].data.ptr;
+				struct session *c = evs[i].data.ptr;
 
 				if ((evs[i].events & EPOLLOUT) && c->outlen > 0) {
 					if (flush_out(c) == -1) {
@@ -490,16 +484,7 @@ main(int argc, char *argv[])
 	    complete, total_rcpts, transactions, conns, max_conns, foreign, truncated,
 	    dup_rcpts, bad_commands, t_first_ack, t_done, cpu_self());
 	fflush(stdout);
-	if (o.outfile != NULL) {
-		FILE *f = fopen(o.outfile, "w");
-		long s;
-
-		if (f == NULL)
-			die("%s: %s", o.outfile, strerror(errno));
-		for (s = 0; s < o.n; s++)
-			if (t_complete[s] > 0)
-				fprintf(f, "%ld %.6f\n", s, t_complete[s]);
-		fclose(f);
-	}
+	if (o.outfile != NULL)
+		write_times(o.outfile, t_complete, o.n);
 	return 0;
 }

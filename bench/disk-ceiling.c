@@ -7,7 +7,7 @@
  * (fork) share N deliveries and start together; each delivery's latency is kept in a
  * shared mapping. The files are removed afterwards, unless -k (keep: deleting
  * thousands of files makes the next allocations slower on an ext4 without a journal,
- * see run.sh's empty_maildir).
+ * see bench/lib.sh's trash_maildir).
  *
  * Output: one "RESULT key=value ..." line on stdout.
  */

@@ -27,24 +27,17 @@
  * 0 if every check passed, 1 otherwise, 2 on a usage or setup error.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#define CONN_BUF	(64 * 1024)
 #include "common.h"
 
-#define IN_BUF		(64 * 1024)
 #define UIDL_MAX	70
 
 static struct {
@@ -62,106 +55,6 @@ static char password[512];
 
 /* ------------------------------------------------------------------ connection */
 
-struct conn {
-	int fd;
-	size_t len, off;
-	char last[256];		/* last status line, for error messages */
-	char buf[IN_BUF];
-};
-
-static int
-conn_open(struct conn *c)
-{
-	c->len = c->off = 0;
-	c->last[0] = '\0';
-	return (c->fd = connect_timeout(&dst, dstlen, o.io_timeout)) == -1 ? -1 : 0;
-}
-
-static void
-conn_close(struct conn *c)
-{
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-}
-
-static int
-conn_send(struct conn *c, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int __attribute__((format(printf, 2, 3)))
-conn_cmd(struct conn *c, const char *fmt, ...)
-{
-	char line[600];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		return -1;
-	memcpy(line + n, "\r\n", 2);
-	return conn_send(c, line, (size_t)n + 2);
-}
-
-/*
- * Next line, without its CRLF (*line points into the buffer until the next call).
- * 0, or -1 on EOF, error, timeout, or a line longer than the buffer.
- */
-static int
-conn_line(struct conn *c, char **line, size_t *len)
-{
-	char *start, *nl;
-	ssize_t r;
-	size_t n;
-
-	for (;;) {
-		start = c->buf + c->off;
-		if ((nl = memchr(start, '\n', c->len - c->off)) != NULL) {
-			n = (size_t)(nl - start);
-			c->off += n + 1;
-			if (n > 0 && start[n - 1] == '\r')
-				n--;
-			start[n] = '\0';
-			*line = start;
-			*len = n;
-			return 0;
-		}
-		if (c->off > 0) {
-			memmove(c->buf, start, c->len - c->off);
-			c->len -= c->off;
-			c->off = 0;
-		}
-		if (c->len >= sizeof(c->buf) - 1) {
-			errno = EMSGSIZE;
-			return -1;
-		}
-		r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len, 0);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (r == 0)
-				errno = ECONNRESET;
-			return -1;
-		}
-		c->len += (size_t)r;
-	}
-}
-
 /* A status line: 1 for +OK, 0 for anything else (kept in c->last), -1 on I/O error. */
 static int
 conn_status(struct conn *c)
@@ -169,10 +62,8 @@ conn_status(struct conn *c)
 	char *l;
 	size_t n;
 
-	if (conn_line(c, &l, &n) == -1) {
-		snprintf(c->last, sizeof(c->last), "(%s)", strerror(errno));
+	if (conn_line(c, &l, &n) == -1)
 		return -1;
-	}
 	snprintf(c->last, sizeof(c->last), "%s", l);
 	return n >= 3 && memcmp(l, "+OK", 3) == 0;
 }
@@ -183,7 +74,7 @@ login(struct conn *c)
 {
 	int r;
 
-	if (conn_open(c) == -1) {
+	if (conn_open(c, &dst, dstlen, o.io_timeout) == -1) {
 		snprintf(c->last, sizeof(c->last), "(connect: %s)", strerror(errno));
 		return -1;
 	}
@@ -434,12 +325,17 @@ out:
 
 /* ------------------------------------------------------------------ idle mode */
 
+static bool
+quit(struct conn *c)
+{
+	return conn_cmd(c, "QUIT") == 0 && conn_status(c) == 1;
+}
+
 static int
 run_idle(void)
 {
 	struct conn *cs = calloc((size_t)o.idle, sizeof(*cs));
-	long ok = 0, refused = 0, failed = 0, quit_fail = 0, printed = 0;
-	char in[64];
+	long ok = 0, refused = 0, failed = 0, quit_fail, printed = 0;
 	double t0 = now();
 	int i, r;
 
@@ -461,15 +357,7 @@ run_idle(void)
 	}
 	printf("ready %ld %ld\n", ok, refused + failed);
 	fflush(stdout);
-	while (read(0, in, sizeof(in)) > 0)
-		;
-	for (i = 0; i < o.idle; i++) {
-		if (cs[i].fd == -1)
-			continue;
-		if (conn_cmd(&cs[i], "QUIT") == -1 || conn_status(&cs[i]) != 1)
-			quit_fail++;
-		conn_close(&cs[i]);
-	}
+	quit_fail = hold_then_quit(cs, o.idle, quit);
 	printf("RESULT mode=idle port=%d nconn=%d ok=%ld refused=%ld failed=%ld "
 	    "quit_errors=%ld held_s=%.1f\n", o.port, o.idle, ok, refused, failed, quit_fail,
 	    now() - t0);
@@ -500,14 +388,7 @@ usage(void)
 static void
 read_password(void)
 {
-	FILE *f = fopen(o.passfile, "re");
-
-	if (f == NULL)
-		die("%s: %s", o.passfile, strerror(errno));
-	if (fgets(password, sizeof(password), f) == NULL)
-		die("%s: empty", o.passfile);
-	fclose(f);
-	password[strcspn(password, "\r\n")] = '\0';
+	read_first_line(o.passfile, password, sizeof(password));
 	if (password[0] == '\0')
 		die("%s: empty password", o.passfile);
 }
@@ -515,9 +396,6 @@ read_password(void)
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
-	struct rlimit rl;
 	int ch;
 
 	while ((ch = getopt(argc, argv, "a:d:i:I:n:p:P:R:u:v")) != -1) {
@@ -540,26 +418,8 @@ main(int argc, char *argv[])
 	if (strlen(o.user) > 255 || strpbrk(o.user, " \r\n") != NULL)
 		die("bad user name");
 	read_password();
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, o.addr, &s4->sin_addr) == 1) {
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)o.port);
-		dstlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, o.addr, &s6->sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
-			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)o.port);
-		dstlen = sizeof(*s6);
-	} else
-		die("%s: not a numeric IPv4 or IPv6 address", o.addr);
-	/* enough descriptors for the idle mode */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	dstlen = loopback_addr(o.addr, o.port, true, &dst);
+	raise_nofile();		/* enough descriptors for the idle mode */
 	if (o.idle > 0)
 		return run_idle();
 	return run_fetch();

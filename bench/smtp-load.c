@@ -32,30 +32,21 @@
  * once and complete), 1 otherwise, 2 on a usage or setup error.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
 
-#define REPLY_MAX	4096
 #define POLL_NS		5000000L	/* e2e: scan new/ every 5 ms */
 #define HEAD_READ	65536		/* bytes of a file searched for X-Bench-Id */
 
@@ -79,58 +70,19 @@ static double *t_start, *t_ack;	/* per message: connect started, 250 received (0
 static char *body;		/* shared body lines, between the header and the end line */
 static size_t body_len;
 static char runid[32];
-static pthread_mutex_t errlock = PTHREAD_MUTEX_INITIALIZER;
-static long errors_printed;
-
-/* The first 20 client-side failures are printed; the rest only counted. */
-static void __attribute__((format(printf, 2, 3)))
-client_error(long seq, const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&errlock);
-	if (errors_printed++ < 20) {
-		fprintf(stderr, "smtp-load: message %ld: ", seq);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	pthread_mutex_unlock(&errlock);
-}
+static struct msgfmt msg = {
+	.subject = "bench", .date = "Sat, 28 Nov 2026 12:00:00 +0000", .host = "load.test",
+	.runid = runid,
+};
 
 /* ------------------------------------------------------------------ connection */
 
-struct conn {
-	int fd;
-	size_t len, off;
-	char buf[REPLY_MAX];
-	char last[256];		/* last reply line, for error messages */
-};
-
+/* A step that failed: R_TIMEOUT if the server did not answer in time (see send_one). */
 enum { R_IO = -1, R_TIMEOUT = -2 };
 
+/* The message, without copying it: 0, or -1 with errno. */
 static int
-conn_open(struct conn *c)
-{
-	c->len = c->off = 0;
-	c->last[0] = '\0';
-	if ((c->fd = connect_timeout(&dst, dstlen, o.io_timeout)) == -1)
-		return (errno == EINPROGRESS || errno == EAGAIN || errno == ETIMEDOUT) ?
-		    R_TIMEOUT : R_IO;
-	return 0;
-}
-
-static void
-conn_close(struct conn *c)
-{
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-}
-
-static int
-conn_send(struct conn *c, const struct iovec *iov, int iovcnt)
+conn_sendv(struct conn *c, const struct iovec *iov, int iovcnt)
 {
 	struct iovec v[8];
 	ssize_t w;
@@ -142,7 +94,7 @@ conn_send(struct conn *c, const struct iovec *iov, int iovcnt)
 		if (w == -1 && errno == EINTR)
 			continue;
 		if (w == -1)
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? R_TIMEOUT : R_IO;
+			return -1;
 		while (i < iovcnt && (size_t)w >= v[i].iov_len) {
 			w -= (ssize_t)v[i].iov_len;
 			i++;
@@ -155,174 +107,76 @@ conn_send(struct conn *c, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-static int
-conn_cmd(struct conn *c, const char *line)
-{
-	struct iovec v[2] = { { (void *)line, strlen(line) }, { "\r\n", 2 } };
-
-	return conn_send(c, v, 2);
-}
-
-/* Read one (possibly multi-line) reply; its code, or R_IO / R_TIMEOUT. */
-static int
-conn_reply(struct conn *c)
-{
-	char *nl;
-	ssize_t r;
-	int code;
-
-	for (;;) {
-		while ((nl = memchr(c->buf + c->off, '\n', c->len - c->off)) != NULL) {
-			char *line = c->buf + c->off;
-			size_t ll = (size_t)(nl - line) + 1;
-
-			c->off += ll;
-			snprintf(c->last, sizeof(c->last), "%.*s", (int)(ll > 2 ? ll - 2 : 0),
-			    line);
-			if (ll < 5 || line[0] < '1' || line[0] > '5' || line[1] < '0' ||
-			    line[1] > '9' || line[2] < '0' || line[2] > '9')
-				return R_IO;	/* not an SMTP reply */
-			code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-			if (line[3] == ' ' || line[3] == '\r')
-				return code;
-			if (line[3] != '-')
-				return R_IO;
-		}
-		if (c->off > 0) {
-			memmove(c->buf, c->buf + c->off, c->len - c->off);
-			c->len -= c->off;
-			c->off = 0;
-		}
-		if (c->len == sizeof(c->buf))
-			return R_IO;	/* a reply line longer than the buffer */
-		r = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? R_TIMEOUT : R_IO;
-		if (r == 0) {
-			snprintf(c->last, sizeof(c->last), "(connection closed)");
-			return R_IO;
-		}
-		c->len += (size_t)r;
-	}
-}
-
 /* ------------------------------------------------------------------ messages */
-
-/* Header of message seq into out; its length. Fixed length for every seq. */
-static size_t
-msg_header(char *out, size_t outsz, long seq)
-{
-	int n = snprintf(out, outsz,
-	    "From: <%s>\r\n"
-	    "To: <%s>\r\n"
-	    "Subject: bench %s-%08ld\r\n"
-	    "Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n"
-	    "Message-ID: <%s-%08ld@load.test>\r\n"
-	    "X-Bench-Id: %s-%08ld\r\n"
-	    "\r\n",
-	    o.from, o.rcpt, runid, seq, runid, seq, runid, seq);
-
-	return n < 0 ? 0 : (size_t)n;
-}
-
-static size_t
-msg_trailer(char *out, size_t outsz, long seq)
-{
-	int n = snprintf(out, outsz, "X-Bench-End: %s-%08ld\r\n.\r\n", runid, seq);
-
-	return n < 0 ? 0 : (size_t)n;
-}
-
-/* The shared body: lines of at most 76 letters + CRLF, so that a message is o.size bytes. */
-static void
-make_body(void)
-{
-	char h[1024], t[256];
-	size_t fixed = msg_header(h, sizeof(h), 0) + msg_trailer(t, sizeof(t), 0) - 3;
-	size_t r = (size_t)o.size > fixed ? (size_t)o.size - fixed : 0, len, j, i = 0;
-
-	body = malloc(r + 1);
-	if (body == NULL)
-		die("out of memory");
-	while (r >= 3) {
-		len = r > 78 ? 78 : r;
-		if (r > 78 && r - 78 < 3)
-			len = r - 3;	/* leave room for a last line of at least 3 bytes */
-		/* letters only: no line starts with '.', so no dot-stuffing is needed */
-		for (j = 0; j < len - 2; j++)
-			body[i + j] = (char)('a' + (char)((i / 79 + j) % 26));
-		i += len - 2;
-		body[i++] = '\r';
-		body[i++] = '\n';
-		r -= len;
-	}
-	body_len = i;
-}
 
 /* One message on its own connection. */
 static void
 send_one(long seq, struct conn *c)
 {
-	char line[600], head[1024], tail[256];
+	char head[1024], tail[256];
 	struct iovec v[3];
 	int r, step = 0;
 	const char *what = "connect";
 
 	t_start[seq] = now();
-	if ((r = conn_open(c)) < 0)
+	if (conn_open(c, &dst, dstlen, o.io_timeout) == -1) {
+		r = errno == EINPROGRESS || errno == EAGAIN || errno == ETIMEDOUT ? R_TIMEOUT :
+		    R_IO;
 		goto fail;
+	}
 	what = "banner";
-	if ((r = conn_reply(c)) != 220)
+	if ((r = smtp_reply(c)) != 220)
 		goto fail;
 	step = 1;
-	snprintf(line, sizeof(line), "EHLO %s", o.helo);
 	what = "EHLO";
-	if ((r = conn_cmd(c, line)) < 0 || (r = conn_reply(c)) != 250)
+	if ((r = smtp_cmd(c, "EHLO %s", o.helo)) != 250)
 		goto fail;
-	snprintf(line, sizeof(line), "MAIL FROM:<%s>", o.from);
 	what = "MAIL";
-	if ((r = conn_cmd(c, line)) < 0 || (r = conn_reply(c)) != 250)
+	if ((r = smtp_cmd(c, "MAIL FROM:<%s>", o.from)) != 250)
 		goto fail;
-	snprintf(line, sizeof(line), "RCPT TO:<%s>", o.rcpt);
 	what = "RCPT";
-	if ((r = conn_cmd(c, line)) < 0 || ((r = conn_reply(c)) != 250 && r != 251))
+	if ((r = smtp_cmd(c, "RCPT TO:<%s>", o.rcpt)) != 250 && r != 251)
 		goto fail;
 	what = "DATA";
-	if ((r = conn_cmd(c, "DATA")) < 0 || (r = conn_reply(c)) != 354)
+	if ((r = smtp_cmd(c, "DATA")) != 354)
 		goto fail;
 	v[0].iov_base = head;
-	v[0].iov_len = msg_header(head, sizeof(head), seq);
+	v[0].iov_len = msg_header(&msg, head, sizeof(head), seq);
 	v[1].iov_base = body;
 	v[1].iov_len = body_len;
 	v[2].iov_base = tail;
-	v[2].iov_len = msg_trailer(tail, sizeof(tail), seq);
+	v[2].iov_len = msg_trailer(&msg, tail, sizeof(tail), seq);
 	what = "end of data";
-	if ((r = conn_send(c, v, 3)) < 0 || (r = conn_reply(c)) != 250)
+	if ((r = conn_sendv(c, v, 3)) == 0)
+		r = smtp_reply(c);
+	if (r != 250)
 		goto fail;
 	t_ack[seq] = now();
 	atomic_fetch_add(&n_acked, 1);
 	/* QUIT: its failure does not undo the acknowledgement, it is counted apart */
-	if (conn_cmd(c, "QUIT") < 0 || conn_reply(c) != 221) {
+	if (smtp_cmd(c, "QUIT") != 221) {
 		atomic_fetch_add(&n_quit_errors, 1);
-		client_error(seq, "QUIT: %s", c->last);
+		client_error("message %ld: QUIT: %s", seq, c->last);
 	}
 	conn_close(c);
 	return;
 fail:
+	/* -1 (R_IO) from a read or write: errno says whether it timed out */
+	if (r == R_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
+		r = R_TIMEOUT;
 	if (r == R_TIMEOUT) {
 		atomic_fetch_add(&n_timeouts, 1);
 		atomic_fetch_add(&n_errors, 1);
-		client_error(seq, "%s: no reply within %d s", what, o.io_timeout);
+		client_error("message %ld: %s: no reply within %d s", seq, what, o.io_timeout);
 	} else if (r == R_IO) {
 		atomic_fetch_add(&n_errors, 1);
-		client_error(seq, "%s: %s", what, c->last[0] ? c->last : strerror(errno));
+		client_error("message %ld: %s: %s", seq, what,
+		    c->last[0] ? c->last : strerror(errno));
 	} else {
 		atomic_fetch_add(&n_rejected, 1);
-		client_error(seq, "%s: %s", what, c->last);
-		if (step > 0 && conn_cmd(c, "QUIT") == 0)
-			conn_reply(c);
+		client_error("message %ld: %s: %s", seq, what, c->last);
+		if (step > 0)
+			smtp_cmd(c, "QUIT");
 	}
 	conn_close(c);
 }
@@ -462,19 +316,19 @@ check_maildir(struct check *k)
 static int
 run_load(void)
 {
-	pthread_t *th = calloc((size_t)o.conc, sizeof(*th));
-	double t_first = 0, t_last = 0, t_done, t_e2e = 0, *lat, cpu0, cpu1;
-	long acked, nl = 0, s, in_new_at_end = -1, cnt = 0;
+	pthread_t *th;
+	double t_first, t_last, t_done, t_e2e = 0, *lat, cpu0, cpu1;
+	long acked, nl, in_new_at_end = -1, cnt = 0;
 	struct check k = { 0 };
-	int e2e_complete = 0, i, rc;
+	int e2e_complete = 0;
 	DIR *dnew = NULL;
 
 	t_start = calloc((size_t)o.n, sizeof(double));
 	t_ack = calloc((size_t)o.n, sizeof(double));
 	lat = calloc((size_t)o.n, sizeof(double));
-	if (th == NULL || t_start == NULL || t_ack == NULL || lat == NULL)
+	if (t_start == NULL || t_ack == NULL || lat == NULL)
 		die("out of memory");
-	make_body();
+	body = msg_body(&msg, o.size, &body_len);
 	if (o.maildir != NULL) {
 		char path[4096];
 
@@ -485,24 +339,12 @@ run_load(void)
 			die("%s holds %ld files already: empty the Maildir first", path, cnt);
 	}
 	cpu0 = cpu_self();
-	for (i = 0; i < o.conc; i++)
-		if ((rc = pthread_create(&th[i], NULL, worker, NULL)) != 0)
-			die("pthread_create: %s", strerror(rc));
-	for (i = 0; i < o.conc; i++)
-		pthread_join(th[i], NULL);
+	th = start_threads(o.conc, worker);
+	join_threads(th, o.conc);
 	t_done = now();
 	cpu1 = cpu_self();
-	for (s = 0; s < o.n; s++) {
-		if (t_start[s] != 0 && (t_first == 0 || t_start[s] < t_first))
-			t_first = t_start[s];
-		if (t_ack[s] != 0) {
-			lat[nl++] = t_ack[s] - t_start[s];
-			if (t_ack[s] > t_last)
-				t_last = t_ack[s];
-		}
-	}
+	nl = latencies(t_start, t_ack, o.n, lat, &t_first, &t_last);
 	acked = atomic_load(&n_acked);
-	qsort(lat, (size_t)nl, sizeof(double), cmp_double);
 	if (dnew != NULL) {
 		/* e2e: scan new/ until it holds every acknowledged message */
 		struct timespec ts = { 0, POLL_NS };
@@ -556,7 +398,6 @@ run_load(void)
 	if (o.maildir != NULL && (k.lost || k.dup || k.truncated || k.unexpected))
 		fprintf(stderr, "smtp-load: CHECK FAILED: lost=%ld dup=%ld truncated=%ld "
 		    "unexpected=%ld\n", k.lost, k.dup, k.truncated, k.unexpected);
-	free(th);
 	free(lat);
 	if (acked != o.n)
 		return 1;
@@ -566,23 +407,27 @@ run_load(void)
 	return 0;
 }
 
+static bool
+quit(struct conn *c)
+{
+	return smtp_cmd(c, "QUIT") == 221;
+}
+
 static int
 run_idle(void)
 {
 	struct conn *cs = calloc((size_t)o.idle, sizeof(*cs));
-	char line[600], in[64];
-	long ok = 0, fail = 0, quit_fail = 0;
-	int i, r;
+	long ok = 0, fail = 0, quit_fail;
+	int i;
 	double t0 = now();
 
 	if (cs == NULL)
 		die("out of memory");
-	snprintf(line, sizeof(line), "EHLO %s", o.helo);
 	for (i = 0; i < o.idle; i++) {
 		cs[i].fd = -1;
-		if (conn_open(&cs[i]) < 0 || conn_reply(&cs[i]) != 220 ||
-		    conn_cmd(&cs[i], line) < 0 || (r = conn_reply(&cs[i])) != 250) {
-			client_error(i, "idle connection: %s",
+		if (conn_open(&cs[i], &dst, dstlen, o.io_timeout) == -1 ||
+		    smtp_reply(&cs[i]) != 220 || smtp_cmd(&cs[i], "EHLO %s", o.helo) != 250) {
+			client_error("message %d: idle connection: %s", i,
 			    cs[i].last[0] ? cs[i].last : strerror(errno));
 			conn_close(&cs[i]);
 			fail++;
@@ -592,16 +437,7 @@ run_idle(void)
 	}
 	printf("ready %ld\n", ok);
 	fflush(stdout);
-	/* hold them until stdin is closed */
-	while (read(0, in, sizeof(in)) > 0)
-		;
-	for (i = 0; i < o.idle; i++) {
-		if (cs[i].fd == -1)
-			continue;
-		if (conn_cmd(&cs[i], "QUIT") < 0 || conn_reply(&cs[i]) != 221)
-			quit_fail++;
-		conn_close(&cs[i]);
-	}
+	quit_fail = hold_then_quit(cs, o.idle, quit);
 	printf("RESULT mode=idle port=%d nconn=%d open=%ld failed=%ld quit_errors=%ld "
 	    "held_s=%.1f\n", o.port, o.idle, ok, fail, quit_fail, now() - t0);
 	free(cs);
@@ -631,9 +467,6 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dst;
-	struct rlimit rl;
 	int ch;
 
 	while ((ch = getopt(argc, argv, "a:c:e:f:i:I:n:p:R:s:t:vw:W:")) != -1) {
@@ -659,39 +492,11 @@ main(int argc, char *argv[])
 		usage();
 	if (strlen(o.from) > 256 || strlen(o.rcpt) > 256 || strlen(o.helo) > 255)
 		die("sender, recipient or HELO name too long");
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, o.addr, &s4->sin_addr) == 1) {
-		if ((ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)o.port);
-		dstlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, o.addr, &s6->sin6_addr) == 1) {
-		if (!IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
-			die("%s: only loopback addresses (127.0.0.0/8, ::1) are allowed", o.addr);
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)o.port);
-		dstlen = sizeof(*s6);
-	} else
-		die("%s: not a numeric IPv4 or IPv6 address", o.addr);
-	if (o.runid != NULL) {
-		if (strlen(o.runid) >= sizeof(runid) || strspn(o.runid,
-		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
-		    strlen(o.runid))
-			die("-i: letters and digits, at most %zu", sizeof(runid) - 1);
-		snprintf(runid, sizeof(runid), "%s", o.runid);
-	} else {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		snprintf(runid, sizeof(runid), "r%lx%04lx", (long)ts.tv_sec,
-		    ((long)ts.tv_nsec / 1000 ^ (long)getpid()) & 0xffff);
-	}
-	/* enough descriptors for the idle mode */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	dstlen = loopback_addr(o.addr, o.port, true, &dst);
+	make_runid(runid, sizeof(runid), o.runid, 'r');
+	msg.from = o.from;
+	msg.to = o.rcpt;
+	raise_nofile();		/* enough descriptors for the idle mode */
 	if (o.idle > 0)
 		return run_idle();
 	return run_load();

@@ -27,9 +27,7 @@
  * if not, 2 on a usage or setup error.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -37,17 +35,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#define CONN_TLS		/* common.h: connections with TLS (-T) */
+#define CONN_BUF	65536
 #include "common.h"
-
-#define REPLY_MAX	65536
 
 static struct {
 	const char *addr, *from, *rcpt, *domain, *helo, *authfile, *runid, *outfile;
@@ -63,7 +59,11 @@ static struct sockaddr_storage dst;
 static socklen_t dstlen;
 static SSL_CTX *ssl_ctx;
 static char auth_b64[1024];
-static char runid[48];
+static char runid[40];
+static struct msgfmt msg = {
+	.subject = "queue bench", .date = "Sun, 29 Nov 2026 12:00:00 +0000",
+	.host = "client.example.test", .runid = runid,
+};
 static char *body;
 static size_t body_len;
 static char *envelope;		/* MAIL, RCPTs, DATA: the same for every message */
@@ -74,152 +74,19 @@ static atomic_int n_logged_in;
 static double *t_sent, *t_ack;
 static double *login_s;
 static pthread_barrier_t barrier;
-static pthread_mutex_t errlock = PTHREAD_MUTEX_INITIALIZER;
 /*
  * Logins one at a time, as a mail client does: Letterbox's auth process refuses more
  * than a few attempts waiting at once from one address (password guessing).
  */
 static pthread_mutex_t loginlock = PTHREAD_MUTEX_INITIALIZER;
-static long errors_printed;
-
-static void __attribute__((format(printf, 1, 2)))
-client_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	pthread_mutex_lock(&errlock);
-	if (errors_printed++ < 20) {
-		fprintf(stderr, "smtp-submit: ");
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-	}
-	pthread_mutex_unlock(&errlock);
-}
 
 /* ------------------------------------------------------------------ connection */
-
-struct conn {
-	int fd;
-	SSL *ssl;
-	size_t len, off;
-	char buf[REPLY_MAX];
-	char last[256];
-};
-
-static int
-conn_write(struct conn *c, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if (c->ssl != NULL) {
-			int r = SSL_write(c->ssl, p, n > (1U << 30) ? 1 << 30 : (int)n);
-
-			if (r <= 0)
-				return -1;
-			w = r;
-		} else {
-			w = send(c->fd, p, n, MSG_NOSIGNAL);
-			if (w == -1 && errno == EINTR)
-				continue;
-			if (w == -1)
-				return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static ssize_t
-conn_read(struct conn *c, char *p, size_t n)
-{
-	ssize_t r;
-
-	if (c->ssl != NULL) {
-		int k = SSL_read(c->ssl, p, (int)n);
-
-		return k > 0 ? k : -1;
-	}
-	do
-		r = read(c->fd, p, n);
-	while (r == -1 && errno == EINTR);
-	return r;
-}
-
-/* One (possibly multi-line) reply: its code, or -1. */
-static int
-conn_reply(struct conn *c)
-{
-	char *nl;
-	ssize_t r;
-
-	for (;;) {
-		while ((nl = memchr(c->buf + c->off, '\n', c->len - c->off)) != NULL) {
-			char *line = c->buf + c->off;
-			size_t ll = (size_t)(nl - line) + 1;
-
-			c->off += ll;
-			snprintf(c->last, sizeof(c->last), "%.*s", (int)(ll > 2 ? ll - 2 : 0),
-			    line);
-			if (ll < 5 || line[0] < '1' || line[0] > '5')
-				return -1;
-			if (line[3] == ' ' || line[3] == '\r')
-				return (line[0] - '0') * 100 + (line[1] - '0') * 10 +
-				    (line[2] - '0');
-			if (line[3] != '-')
-				return -1;
-		}
-		if (c->off > 0) {
-			memmove(c->buf, c->buf + c->off, c->len - c->off);
-			c->len -= c->off;
-			c->off = 0;
-		}
-		if (c->len == sizeof(c->buf))
-			return -1;
-		if ((r = conn_read(c, c->buf + c->len, sizeof(c->buf) - c->len)) <= 0) {
-			snprintf(c->last, sizeof(c->last), "%s", r == 0 ?
-			    "(connection closed)" : "(read error or timeout)");
-			return -1;
-		}
-		c->len += (size_t)r;
-	}
-}
-
-static int
-conn_cmd(struct conn *c, const char *line)
-{
-	char b[1200];
-	int n = snprintf(b, sizeof(b), "%s\r\n", line);
-
-	return conn_write(c, b, (size_t)n);
-}
-
-static void
-conn_close(struct conn *c)
-{
-	if (c->ssl != NULL) {
-		SSL_shutdown(c->ssl);
-		SSL_free(c->ssl);
-		c->ssl = NULL;
-	}
-	if (c->fd != -1)
-		close(c->fd);
-	c->fd = -1;
-	c->len = c->off = 0;
-}
 
 /* connect [TLS] greeting EHLO [AUTH]: 0 or -1. */
 static int
 conn_login1(struct conn *c)
 {
-	char line[1200];
-
-	c->len = c->off = 0;
-	c->last[0] = '\0';
-	if ((c->fd = connect_timeout(&dst, dstlen, o.io_timeout)) == -1) {
+	if (conn_open(c, &dst, dstlen, o.io_timeout) == -1) {
 		snprintf(c->last, sizeof(c->last), "connect: %s", strerror(errno));
 		return -1;
 	}
@@ -231,16 +98,10 @@ conn_login1(struct conn *c)
 			return -1;
 		}
 	}
-	if (conn_reply(c) != 220)
+	if (smtp_reply(c) != 220 || smtp_cmd(c, "EHLO %s", o.helo) != 250)
 		return -1;
-	snprintf(line, sizeof(line), "EHLO %s", o.helo);
-	if (conn_cmd(c, line) == -1 || conn_reply(c) != 250)
+	if (o.authfile != NULL && smtp_cmd(c, "AUTH PLAIN %s", auth_b64) != 235)
 		return -1;
-	if (o.authfile != NULL) {
-		snprintf(line, sizeof(line), "AUTH PLAIN %s", auth_b64);
-		if (conn_cmd(c, line) == -1 || conn_reply(c) != 235)
-			return -1;
-	}
 	return 0;
 }
 
@@ -259,55 +120,6 @@ conn_login(struct conn *c, double *took)
 }
 
 /* ------------------------------------------------------------------ messages */
-
-static size_t
-msg_header(char *out, size_t outsz, long seq)
-{
-	int n = snprintf(out, outsz,
-	    "From: <%s>\r\n"
-	    "To: <%s>\r\n"
-	    "Subject: queue bench %s-%08ld\r\n"
-	    "Date: Sun, 29 Nov 2026 12:00:00 +0000\r\n"
-	    "Message-ID: <%s-%08ld@client.example.test>\r\n"
-	    "X-Bench-Id: %s-%08ld\r\n"
-	    "\r\n",
-	    o.from, o.r == 1 ? o.rcpt : "undisclosed-recipients:;", runid, seq, runid,
-	    seq, runid, seq);
-
-	return n < 0 ? 0 : (size_t)n;
-}
-
-static size_t
-msg_trailer(char *out, size_t outsz, long seq)
-{
-	int n = snprintf(out, outsz, "X-Bench-End: %s-%08ld\r\n.\r\n", runid, seq);
-
-	return n < 0 ? 0 : (size_t)n;
-}
-
-/* Body lines of letters (nothing to dot-stuff), so that a message is o.size bytes. */
-static void
-make_body(void)
-{
-	char h[1024], t[256];
-	size_t fixed = msg_header(h, sizeof(h), 0) + msg_trailer(t, sizeof(t), 0) - 3;
-	size_t r = (size_t)o.size > fixed ? (size_t)o.size - fixed : 0, len, j, i = 0;
-
-	if ((body = malloc(r + 1)) == NULL)
-		die("out of memory");
-	while (r >= 3) {
-		len = r > 78 ? 78 : r;
-		if (r > 78 && r - 78 < 3)
-			len = r - 3;
-		for (j = 0; j < len - 2; j++)
-			body[i + j] = (char)('a' + (char)((i / 79 + j) % 26));
-		i += len - 2;
-		body[i++] = '\r';
-		body[i++] = '\n';
-		r -= len;
-	}
-	body_len = i;
-}
 
 static void
 make_envelope(void)
@@ -342,7 +154,7 @@ send_one(struct conn *c, long seq, char *msgbuf)
 		if (conn_write(c, envelope, envelope_len) == -1)
 			return -1;
 		for (k = 0; k < o.r + 2; k++) {
-			if ((code = conn_reply(c)) == -1)
+			if ((code = smtp_reply(c)) == -1)
 				return -1;
 			if (k == 0 && code != 250)
 				bad = 1;
@@ -353,35 +165,31 @@ send_one(struct conn *c, long seq, char *msgbuf)
 		}
 		if (bad == 1 && code == 354) {
 			/* DATA went through anyway: end it empty */
-			if (conn_write(c, ".\r\n", 3) == -1 || conn_reply(c) == -1)
+			if (conn_write(c, ".\r\n", 3) == -1 || smtp_reply(c) == -1)
 				return -1;
 		}
 		if (bad) {
 			client_error("message %ld refused: %s", seq, c->last);
-			if (conn_cmd(c, "RSET") == -1 || conn_reply(c) == -1)
-				return -1;
-			return 0;
+			return smtp_cmd(c, "RSET") == -1 ? -1 : 0;
 		}
 	} else {
 		const char *p = envelope, *nl;
 
 		while ((nl = strchr(p, '\n')) != NULL) {
 			if (conn_write(c, p, (size_t)(nl - p) + 1) == -1 ||
-			    (code = conn_reply(c)) == -1)
+			    (code = smtp_reply(c)) == -1)
 				return -1;
 			if (code >= 400) {
 				client_error("message %ld refused: %s", seq, c->last);
-				if (conn_cmd(c, "RSET") == -1 || conn_reply(c) == -1)
-					return -1;
-				return 0;
+				return smtp_cmd(c, "RSET") == -1 ? -1 : 0;
 			}
 			p = nl + 1;
 		}
 	}
-	h = msg_header(msgbuf, 1024, seq);
+	h = msg_header(&msg, msgbuf, 1024, seq);
 	memcpy(msgbuf + h, body, body_len);
-	t = msg_trailer(msgbuf + h + body_len, 256, seq);
-	if (conn_write(c, msgbuf, h + body_len + t) == -1 || (code = conn_reply(c)) == -1)
+	t = msg_trailer(&msg, msgbuf + h + body_len, 256, seq);
+	if (conn_write(c, msgbuf, h + body_len + t) == -1 || (code = smtp_reply(c)) == -1)
 		return -1;
 	if (code != 250) {
 		client_error("message %ld: end of data: %s", seq, c->last);
@@ -434,8 +242,7 @@ worker(void *arg)
 		}
 	}
 	if (up) {
-		if (conn_cmd(c, "QUIT") == 0)
-			conn_reply(c);
+		smtp_cmd(c, "QUIT");
 		conn_close(c);
 	}
 	free(msgbuf);
@@ -449,15 +256,9 @@ static void
 read_auth(void)
 {
 	char line[600], *sp, raw[600];
-	FILE *f = fopen(o.authfile, "r");
 	size_t ul, pl;
 
-	if (f == NULL)
-		die("%s: %s", o.authfile, strerror(errno));
-	if (fgets(line, sizeof(line), f) == NULL)
-		die("%s: empty", o.authfile);
-	fclose(f);
-	line[strcspn(line, "\r\n")] = '\0';
+	read_first_line(o.authfile, line, sizeof(line));
 	if ((sp = strchr(line, ' ')) == NULL)
 		die("%s: want \"user password\"", o.authfile);
 	*sp++ = '\0';
@@ -495,11 +296,10 @@ usage(void)
 int
 main(int argc, char *argv[])
 {
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&dst;
 	pthread_t *th;
-	double t_first = 0, t_last = 0, cpu0, cpu1, *lat, login_max = 0, login_sum = 0;
-	long s, nl = 0, acked;
-	int ch, i, rc;
+	double t_first, t_last, cpu0, cpu1, *lat, login_max = 0, login_sum = 0;
+	long nl, acked;
+	int ch, i;
 
 	while ((ch = getopt(argc, argv, "1a:A:c:d:e:f:Gi:n:o:p:r:R:s:t:T")) != -1) {
 		switch (ch) {
@@ -528,26 +328,10 @@ main(int argc, char *argv[])
 	if (strlen(o.from) > 256 || strlen(o.rcpt) > 256 || strlen(o.domain) > 200 ||
 	    strlen(o.helo) > 255)
 		die("sender, recipient, domain or HELO name too long");
-	memset(&dst, 0, sizeof(dst));
-	if (inet_pton(AF_INET, o.addr, &s4->sin_addr) != 1 ||
-	    (ntohl(s4->sin_addr.s_addr) >> 24) != 127)
-		die("%s: only an IPv4 loopback address (127.0.0.0/8)", o.addr);
-	s4->sin_family = AF_INET;
-	s4->sin_port = htons((uint16_t)o.port);
-	dstlen = sizeof(*s4);
-	if (o.runid != NULL) {
-		if (strlen(o.runid) >= 40 || strspn(o.runid,
-		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
-		    strlen(o.runid))
-			die("-i: letters and digits, at most 39");
-		snprintf(runid, sizeof(runid), "%s", o.runid);
-	} else {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		snprintf(runid, sizeof(runid), "q%lx%04lx", (long)ts.tv_sec,
-		    ((long)ts.tv_nsec / 1000 ^ (long)getpid()) & 0xffff);
-	}
+	dstlen = loopback_addr(o.addr, o.port, false, &dst);
+	make_runid(runid, sizeof(runid), o.runid, 'q');
+	msg.from = o.from;
+	msg.to = o.r == 1 ? o.rcpt : "undisclosed-recipients:;";
 	signal(SIGPIPE, SIG_IGN);
 	if (o.authfile != NULL)
 		read_auth();
@@ -556,20 +340,17 @@ main(int argc, char *argv[])
 			die("SSL_CTX_new failed");
 		SSL_CTX_set_verify(ssl_ctx, SSL_VERIFY_NONE, NULL);
 	}
-	make_body();
+	body = msg_body(&msg, o.size, &body_len);
 	make_envelope();
 	t_sent = calloc((size_t)o.n, sizeof(double));
 	t_ack = calloc((size_t)o.n, sizeof(double));
 	lat = calloc((size_t)o.n, sizeof(double));
 	login_s = calloc((size_t)o.conc, sizeof(double));
-	th = calloc((size_t)o.conc, sizeof(*th));
-	if (t_sent == NULL || t_ack == NULL || lat == NULL || login_s == NULL || th == NULL)
+	if (t_sent == NULL || t_ack == NULL || lat == NULL || login_s == NULL)
 		die("out of memory");
 	pthread_barrier_init(&barrier, NULL, (unsigned)o.conc + 1);
 	cpu0 = cpu_self();
-	for (i = 0; i < o.conc; i++)
-		if ((rc = pthread_create(&th[i], NULL, worker, (void *)(long)i)) != 0)
-			die("pthread_create: %s", strerror(rc));
+	th = start_threads(o.conc, worker);
 	/* every connection has logged in (or failed to) before the first message */
 	if (o.go) {
 		char in[64];
@@ -582,25 +363,15 @@ main(int argc, char *argv[])
 			die("stdin closed before the go");
 	}
 	pthread_barrier_wait(&barrier);
-	for (i = 0; i < o.conc; i++)
-		pthread_join(th[i], NULL);
+	join_threads(th, o.conc);
 	cpu1 = cpu_self();
 	for (i = 0; i < o.conc; i++) {
 		login_sum += login_s[i];
 		if (login_s[i] > login_max)
 			login_max = login_s[i];
 	}
-	for (s = 0; s < o.n; s++) {
-		if (t_sent[s] != 0 && (t_first == 0 || t_sent[s] < t_first))
-			t_first = t_sent[s];
-		if (t_ack[s] != 0) {
-			lat[nl++] = t_ack[s] - t_sent[s];
-			if (t_ack[s] > t_last)
-				t_last = t_ack[s];
-		}
-	}
+	nl = latencies(t_sent, t_ack, o.n, lat, &t_first, &t_last);
 	acked = atomic_load(&n_acked);
-	qsort(lat, (size_t)nl, sizeof(double), cmp_double);
 	{
 		double a = t_last > t_first ? t_last - t_first : 0;
 
@@ -615,20 +386,11 @@ main(int argc, char *argv[])
 		    login_max * 1e3, login_sum * 1e3 / o.conc, cpu1 - cpu0);
 	}
 	fflush(stdout);
-	if (o.outfile != NULL) {
-		FILE *f = fopen(o.outfile, "w");
-
-		if (f == NULL)
-			die("%s: %s", o.outfile, strerror(errno));
-		for (s = 0; s < o.n; s++)
-			if (t_ack[s] != 0)
-				fprintf(f, "%ld %.6f\n", s, t_ack[s]);
-		fclose(f);
-	}
+	if (o.outfile != NULL)
+		write_times(o.outfile, t_ack, o.n);
 	free(t_sent);
 	free(t_ack);
 	free(lat);
 	free(login_s);
-	free(th);
 	return acked == o.n ? 0 : 1;
 }
