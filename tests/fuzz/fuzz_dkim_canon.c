@@ -38,30 +38,12 @@
 #define SIGN_MAX	(64 * 1024)
 #define OFFSET		5		/* the message starts here in the memfd */
 
-struct out {
-	unsigned char	*p;
-	size_t		 len, cap;
-};
-
-static void
-out_add(struct out *o, const void *p, size_t n)
-{
-	if (o->len + n + 1 > o->cap) {
-		o->cap = (o->len + n + 1) * 2 + 64;
-		if ((o->p = realloc(o->p, o->cap)) == NULL)
-			abort();
-	}
-	if (n > 0)
-		memcpy(o->p + o->len, p, n);
-	o->len += n;
-}
-
 static void
 out_emit(void *arg, const unsigned char *p, size_t n)
 {
 	if (n == 0 || n > DKIM_BODY_OUT)
 		abort();
-	out_add(arg, p, n);
+	fuzz_out_add(arg, p, n);
 }
 
 static bool
@@ -94,7 +76,7 @@ ref_header_end(const uint8_t *s, size_t len)
 
 /* The relaxed field by the book: unfold, then name, colon, squeezed value, CRLF. */
 static bool
-ref_canon_header(const uint8_t *f, size_t len, struct out *o)
+ref_canon_header(const uint8_t *f, size_t len, struct fuzz_out *o)
 {
 	unsigned char *u = malloc(len + 1);
 	size_t n = 0, i, k;
@@ -120,9 +102,9 @@ ref_canon_header(const uint8_t *f, size_t len, struct out *o)
 	}
 	for (k = 0; k < i; k++) {
 		c = u[k] >= 'A' && u[k] <= 'Z' ? (unsigned char)(u[k] + 32) : u[k];
-		out_add(o, &c, 1);
+		fuzz_out_add(o, &c, 1);
 	}
-	out_add(o, ":", 1);
+	fuzz_out_add(o, ":", 1);
 	for (k = i; u[k] != ':'; k++)
 		;
 	for (k++; k < n; k++) {
@@ -131,12 +113,12 @@ ref_canon_header(const uint8_t *f, size_t len, struct out *o)
 			continue;
 		}
 		if (pending)
-			out_add(o, " ", 1);
+			fuzz_out_add(o, " ", 1);
 		pending = false;
 		started = true;
-		out_add(o, &u[k], 1);
+		fuzz_out_add(o, &u[k], 1);
 	}
-	out_add(o, "\r\n", 2);
+	fuzz_out_add(o, "\r\n", 2);
 	free(u);
 	return true;
 }
@@ -145,9 +127,9 @@ ref_canon_header(const uint8_t *f, size_t len, struct out *o)
 
 /* The relaxed body by the book, whole lines at a time. */
 static void
-ref_body(const uint8_t *s, size_t len, struct out *o)
+ref_body(const uint8_t *s, size_t len, struct fuzz_out *o)
 {
-	struct out line = { NULL, 0, 0 };
+	struct fuzz_out line = { NULL, 0, 0 };
 	size_t i = 0, j, end, blank = 0, k;
 	bool last, sp;
 	unsigned char c;
@@ -166,17 +148,17 @@ ref_body(const uint8_t *s, size_t len, struct out *o)
 				continue;
 			}
 			if (sp)
-				out_add(&line, " ", 1);
+				fuzz_out_add(&line, " ", 1);
 			sp = false;
-			out_add(&line, &c, 1);
+			fuzz_out_add(&line, &c, 1);
 		}
 		if (line.len == 0)
 			blank++;
 		else {
 			for (; blank > 0; blank--)
-				out_add(o, "\r\n", 2);
-			out_add(o, line.p, line.len);
-			out_add(o, "\r\n", 2);
+				fuzz_out_add(o, "\r\n", 2);
+			fuzz_out_add(o, line.p, line.len);
+			fuzz_out_add(o, "\r\n", 2);
 		}
 		i = last ? len : j + 2;
 	}
@@ -184,7 +166,7 @@ ref_body(const uint8_t *s, size_t len, struct out *o)
 }
 
 static void
-canon_body(const uint8_t *s, size_t len, unsigned seed, bool chunked, struct out *o)
+canon_body(const uint8_t *s, size_t len, unsigned seed, bool chunked, struct fuzz_out *o)
 {
 	struct dkim_body b;
 	size_t pos = 0, n;
@@ -206,9 +188,9 @@ canon_body(const uint8_t *s, size_t len, unsigned seed, bool chunked, struct out
 }
 
 static void
-check_body(const uint8_t *s, size_t len, unsigned seed, struct out *ref)
+check_body(const uint8_t *s, size_t len, unsigned seed, struct fuzz_out *ref)
 {
-	struct out a = { NULL, 0, 0 }, c = { NULL, 0, 0 };
+	struct fuzz_out a = { NULL, 0, 0 }, c = { NULL, 0, 0 };
 
 	ref_body(s, len, ref);
 	canon_body(s, len, seed, false, &a);
@@ -276,24 +258,24 @@ tag_value(const char *s, const char *t)
 
 /* Append the relaxed form of f[0..len) to o (less drop octets at its end). */
 static void
-add_canon(struct out *o, const void *f, size_t len, size_t drop)
+add_canon(struct fuzz_out *o, const void *f, size_t len, size_t drop)
 {
 	char *c = malloc(len + 3);
 	size_t n;
 
 	if (c == NULL || (n = dkim_canon_header(f, len, c, len + 3)) < 2 || drop > n)
 		abort();
-	out_add(o, c, n - drop);
+	fuzz_out_add(o, c, n - drop);
 	free(c);
 }
 
 static void
 check_sign(const uint8_t *msg, size_t len, const struct field *fields, size_t nfields,
-    const struct out *body)
+    const struct fuzz_out *body)
 {
 	unsigned char bh[32], hh[32], sig[96];
 	char want_bh[45], *s, *un, *bpos, *v;
-	struct out hd = { NULL, 0, 0 }, h = { NULL, 0, 0 };
+	struct fuzz_out hd = { NULL, 0, 0 }, h = { NULL, 0, 0 };
 	size_t i, k, col, o;
 	unsigned count[NSIGN], j;
 	long f;
@@ -344,7 +326,7 @@ check_sign(const uint8_t *msg, size_t len, const struct field *fields, size_t nf
 	un[o] = '\0';
 
 	/* bh=: the reference body's hash. */
-	if (EVP_Digest(body->len > 0 ? body->p : (const unsigned char *)"", body->len, bh,
+	if (EVP_Digest(body->len > 0 ? body->p : "", body->len, bh,
 	    &mdlen, EVP_sha256(), NULL) != 1)
 		abort();
 	EVP_EncodeBlock((unsigned char *)want_bh, bh, 32);
@@ -357,10 +339,10 @@ check_sign(const uint8_t *msg, size_t len, const struct field *fields, size_t nf
 	for (k = 0; k < NSIGN; k++)
 		for (j = 0; j < count[k] + (k == 0); j++) {
 			if (h.len > 0)
-				out_add(&h, ":", 1);
-			out_add(&h, sign_names[k], strlen(sign_names[k]));
+				fuzz_out_add(&h, ":", 1);
+			fuzz_out_add(&h, sign_names[k], strlen(sign_names[k]));
 		}
-	out_add(&h, "", 1);
+	fuzz_out_add(&h, "", 1);
 	v = tag_value(un, "h");
 	if (strcmp(v, (char *)h.p) != 0)
 		abort();
@@ -392,7 +374,7 @@ check_sign(const uint8_t *msg, size_t len, const struct field *fields, size_t nf
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct out ref = { NULL, 0, 0 }, fc = { NULL, 0, 0 }, bref = { NULL, 0, 0 };
+	struct fuzz_out ref = { NULL, 0, 0 }, fc = { NULL, 0, 0 }, bref = { NULL, 0, 0 };
 	struct field *fields = NULL;
 	char name[DKIM_NAME_MAX], *canon;
 	const uint8_t *msg;

@@ -26,27 +26,9 @@
 
 #define CHUNK_MAX	67
 
-struct out {
-	char	*p;
-	size_t	 len, cap;
-};
-
-static void
-out_add(struct out *o, const void *p, size_t n)
-{
-	if (o->len + n > o->cap) {
-		o->cap = (o->len + n) * 2 + 64;
-		if ((o->p = realloc(o->p, o->cap)) == NULL)
-			abort();
-	}
-	if (n > 0)
-		memcpy(o->p + o->len, p, n);
-	o->len += n;
-}
-
 /* Convert in[0..len) with retr_convert in chunks (chunked) or at once, then finish. */
 static void
-convert(struct out *o, struct retr_state *st, const uint8_t *in, size_t len,
+convert(struct fuzz_out *o, struct retr_state *st, const uint8_t *in, size_t len,
     long lines, unsigned seed, int chunked)
 {
 	size_t pos = 0, n, w;
@@ -69,7 +51,7 @@ convert(struct out *o, struct retr_state *st, const uint8_t *in, size_t len,
 		w = retr_convert(st, in + pos, n, tmp);
 		if (w > RETR_OUT_MAX(n) || (was_done && w != 0))
 			abort();
-		out_add(o, tmp, w);
+		fuzz_out_add(o, tmp, w);
 		free(tmp);
 		pos += n;
 	} while (pos < len);
@@ -78,7 +60,7 @@ convert(struct out *o, struct retr_state *st, const uint8_t *in, size_t len,
 	w = retr_finish(st, tmp);
 	if (w > 16)
 		abort();
-	out_add(o, tmp, w);
+	fuzz_out_add(o, tmp, w);
 	free(tmp);
 }
 
@@ -87,7 +69,7 @@ convert(struct out *o, struct retr_state *st, const uint8_t *in, size_t len,
  * (the terminator not included), or the bytes after the last terminator.
  */
 static void
-reference(struct out *o, const uint8_t *s, size_t len, long lines)
+reference(struct fuzz_out *o, const uint8_t *s, size_t len, long lines)
 {
 	size_t i = 0, j, end, next, k;
 	int in_header = 1;
@@ -107,12 +89,12 @@ reference(struct out *o, const uint8_t *s, size_t len, long lines)
 		if (!in_header && lines >= 0 && body >= lines)
 			break;
 		if (end > i && s[i] == '.')
-			out_add(o, ".", 1);
+			fuzz_out_add(o, ".", 1);
 		for (k = i; k < end; k++) {
 			c = s[k] == '\0' ? (char)0x80 : (char)s[k];
-			out_add(o, &c, 1);
+			fuzz_out_add(o, &c, 1);
 		}
-		out_add(o, "\r\n", 2);
+		fuzz_out_add(o, "\r\n", 2);
 		if (in_header) {
 			if (end == i)
 				in_header = 0;
@@ -124,13 +106,13 @@ reference(struct out *o, const uint8_t *s, size_t len, long lines)
 			break;
 	}
 	if (in_header)
-		out_add(o, "\r\n", 2);
-	out_add(o, ".\r\n", 3);
+		fuzz_out_add(o, "\r\n", 2);
+	fuzz_out_add(o, ".\r\n", 3);
 }
 
 /* The shape of any RETR/TOP body, whatever the input. */
 static void
-check_output(const struct out *o, long lines)
+check_output(const struct fuzz_out *o, long lines)
 {
 	size_t i, ls = 0, n = o->len;
 	long body = 0;
@@ -174,7 +156,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct retr_state a, b;
-	struct out oa = { 0 }, ob = { 0 }, oref = { 0 };
+	struct fuzz_out oa = { 0 }, ob = { 0 }, oref = { 0 };
 	long lines;
 	unsigned seed;
 
