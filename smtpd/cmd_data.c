@@ -247,8 +247,9 @@ smtp_data_finish(struct smtp_session *s)
 		/* Durable now; the index and the queue runner learn of it without delay. */
 		if (name[0] != '\0')
 			indexer_notify(s->srv->index_fd, name, s->dlv.size, (uint64_t)time(NULL));
-		if (qname[0] != '\0' && s->srv->queue_fd != -1)
-			(void)send(s->srv->queue_fd, qname, strlen(qname), MSG_DONTWAIT);
+		if (qname[0] != '\0' && s->srv->queue_fd != -1 &&
+		    send(s->srv->queue_fd, qname, strlen(qname), 0) == -1)
+			log_warn("queue runner not told of %s; its next scan finds it", qname);
 	}
 	buf_reset(&s->body);
 	smtp_tx_reset(s);

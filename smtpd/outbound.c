@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -83,6 +84,8 @@ void
 outbound_start(struct outbound *o, struct smtp_server *srv, const struct listener *ls,
     size_t nls)
 {
+	struct timeval tv = { 1, 0 };
+
 	srv->auth_fd = -1;
 	srv->queue = NULL;
 	srv->queue_fd = -1;
@@ -94,6 +97,12 @@ outbound_start(struct outbound *o, struct smtp_server *srv, const struct listene
 	auth_service_start(&o->auth, srv->cfg, o->state_fd, ls, nls);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, o->runner_socks) == -1)
 		fatal("socketpair");
+	/*
+	 * A session waits at most this long to tell the runner of a new message (a runner
+	 * busy with a long scan lets its socket fill up); past that the message waits for
+	 * the runner's next scan of the queue directory.
+	 */
+	setsockopt(o->runner_socks[1], SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	helper_init(&o->runner, "queue runner", outbound_runner_spawn, o);
 	helper_spawn(&o->runner);
 	srv->auth_fd = auth_service_fd(&o->auth);
