@@ -126,6 +126,9 @@ else
 all: $(PROGS) bin/letterbox-smtpd bin/letterbox-pop3d bin/letterbox
 endif
 
+# tests/faults' LD_PRELOAD shim, built for each build tree.
+all: $(BUILD)/tests/faultshim.so
+
 bin/%: $(BUILD)/%
 	@mkdir -p bin
 	rm -f $@; cp $< $@
@@ -180,6 +183,12 @@ $(BUILD)/tests/dsnwrite: tests/outbound/dsnwrite.c $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< $(LIBA) $(LDFLAGS_ALL) $(DEP_LIBS)
 
+# tests/faults' fault injector (LD_PRELOAD). Never sanitized: under ASan it is preloaded
+# after libasan, whose interceptors then call it; not fortified, as it defines openat().
+$(BUILD)/tests/faultshim.so: tests/faults/faultshim.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(WARN) -fPIC -shared -Wl,-z,relro,-z,now -o $@ $< -ldl
+
 # Fuzz harnesses linked to a replay main (dropbear's fuzzstandalone idea), so the corpus is
 # replayed by every build, gcc included.
 $(BUILD)/fuzz-regress/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(SMTPDA) $(POP3DA) $(LIBA)
@@ -229,7 +238,8 @@ lint:
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr \
 	  --std=c11 -D_GNU_SOURCE -I. --suppress=missingIncludeSystem --suppress=variableScope \
 	  --quiet \
-	  lib maildir auth smtpd pop3d cli dkim relay queue tests/unit tests/fuzz tests/outbound
+	  lib maildir auth smtpd pop3d cli dkim relay queue tests/unit tests/fuzz tests/outbound \
+	  tests/faults
 
 test check:
 	scripts/install-deps.sh

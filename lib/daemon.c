@@ -67,7 +67,7 @@ daemon_config(const char *prog, const struct daemon_opts *o, struct settings *cf
 	}
 	*tls = NULL;
 	if (cfg->tls_cert != NULL && (*tls = tls_server_ctx_new(cfg->tls_cert,
-	    cfg->tls_key, err, sizeof(err))) == NULL) {
+	    cfg->tls_key, cfg->tls_session_tickets, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		exit(1);
 	}

@@ -36,6 +36,7 @@ static const struct conf_key settings_keys[] = {
 	{ "state_dir",			CONF_STR,	"/var/lib/letterbox", NOLIMIT, S(state_dir) },
 	{ "tls_cert",			CONF_STR,	NULL, NOLIMIT, S(tls_cert) },
 	{ "tls_key",			CONF_STR,	NULL, NOLIMIT, S(tls_key) },
+	{ "tls_session_tickets",	CONF_BOOL,	"yes", NOLIMIT, S(tls_session_tickets) },
 	{ "max_message_size",		CONF_SIZE,	"35M", 1024, 1ULL << 30, S(max_message_size) },
 	{ "max_recipients",		CONF_UINT,	"100", 1, 10000, S(max_recipients) },
 	{ "max_sessions",		CONF_UINT,	"100", 1, 10000, S(max_sessions) },

@@ -30,6 +30,7 @@ struct settings {
 	char			*state_dir;		/* app passwords */
 	char			*tls_cert;
 	char			*tls_key;
+	int			 tls_session_tickets;	/* RFC 5077 / 8446 tickets issued */
 	unsigned long long	 max_message_size;
 	unsigned long long	 max_recipients;
 	unsigned long long	 max_sessions;

@@ -22,8 +22,25 @@ tls_error(char *err, size_t errsz, const char *what, const char *file)
 	ERR_clear_error();
 }
 
+/*
+ * Mozilla's "intermediate" profile (ssl-config.mozilla.org, guidelines 6.0): for
+ * TLS 1.2 only ECDHE key exchange (forward secrecy) with an AEAD cipher, AES-GCM or
+ * ChaCha20-Poly1305; no CBC or SHA-1 MAC, no RSA key exchange, no DHE (no DH
+ * parameters to keep; no client that matters lacks ECDHE), and so no RC4, 3DES,
+ * NULL, EXPORT or anonymous suite either. TLS 1.3's three suites, all AEAD. Groups
+ * X25519, P-256, P-384 (no 112-bit ffdhe2048). Thunderbird, Outlook 2016 and later,
+ * Python's ssl, msmtp, fetchmail and mpop all do TLS 1.2 ECDHE with AES-GCM.
+ */
+#define TLS12_CIPHERS	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+			"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+			"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLS13_SUITES	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:" \
+			"TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_GROUPS	"X25519:P-256:P-384"
+
 SSL_CTX *
-tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errsz)
+tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tickets,
+    char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
 
@@ -33,9 +50,25 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_
 	}
 	/* RFC 8996 deprecates TLS 1.0 and 1.1; RFC 8314 §4.1 asks for 1.2 or later. */
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
+		tls_error(err, errsz, "cannot set", "ciphers");
+		goto fail;
+	}
 	/* Let modern clients choose (design.md); no compression, no renegotiation. */
 	SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	/*
+	 * Tickets (RFC 5077, RFC 8446 §4.6.1) are sealed with a key made here, in the
+	 * parent, so every session process can resume every other one's sessions; it
+	 * lives as long as the daemon. Off: none at all. SSL_OP_NO_TICKET alone would
+	 * still send TLS 1.3 clients stateful tickets (SSL_CTX_set_options(3)).
+	 */
+	if (!session_tickets) {
+		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+		SSL_CTX_set_num_tickets(ctx, 0);
+	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {

@@ -1,8 +1,8 @@
 /*
- * tls: the OpenSSL server context: TLS 1.2 minimum, the client's cipher preference
- * (design.md), certificate chain and key from PEM files. Loaded by the parent before
- * it drops privileges; children inherit it by fork. Also the client context that
- * outbound delivery (relay/) connects with.
+ * tls: the OpenSSL server context: TLS 1.2 minimum, Mozilla's "intermediate" ciphers
+ * in the client's preference (design.md), certificate chain and key from PEM files.
+ * Loaded by the parent before it drops privileges; children inherit it by fork. Also
+ * the client context that outbound delivery (relay/) connects with.
  */
 #ifndef LB_TLS_H
 #define LB_TLS_H
@@ -10,9 +10,13 @@
 #include <stddef.h>
 #include <openssl/ssl.h>
 
-/* NULL with the reason in err (OpenSSL's error queue included). */
-SSL_CTX	*tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-	    size_t errsz);
+/*
+ * cert_file holds the leaf certificate, then the intermediates. session_tickets 0:
+ * no session tickets, TLS 1.2 or 1.3. NULL with the reason in err (OpenSSL's error
+ * queue included).
+ */
+SSL_CTX	*tls_server_ctx_new(const char *cert_file, const char *key_file,
+	    int session_tickets, char *err, size_t errsz);
 /*
  * A client context for outbound SMTP: TLS 1.2 minimum, trust anchors from ca_file
  * (PEM) or, when it is NULL, OpenSSL's default paths (the system's store). Whether

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "lib/log.h"
 #include "maildir/scan.h"
 #include "pop3d/maildrop.h"
 
@@ -344,7 +345,14 @@ maildrop_update(struct maildrop *m, unsigned *removed_out)
 		if (strlen(name) <= MAILDIR_NAME_MAX &&
 		    renameat(dfd, msg->name, m->md->dfd_cur, name) == 0)
 			changed = true;
-		/* Failing that (moved by another program, say) it stays as it is. */
+		/*
+		 * Failing that (moved by another program, say) it stays as it is: whole,
+		 * so no -ERR, which RFC 1939 §6 keeps for deletions; but a disk error is
+		 * worth a line.
+		 */
+		else if (strlen(name) <= MAILDIR_NAME_MAX && errno != ENOENT)
+			log_warn("cannot move %s%s to cur/", msg->in_cur ? "cur/" : "new/",
+			    msg->name);
 	}
 	/* The unlinks and renames are durable only once the directories are. */
 	if (changed && (fsync(m->md->dfd_cur) == -1 || fsync(m->md->dfd_new) == -1))

@@ -6,7 +6,7 @@ pkgs="build-essential pkg-config libssl-dev libdb5.3-dev libsodium-dev libpam0g-
 openssl clang libclang-rt-14-dev cppcheck valgrind python3 python3-pytest
 swaks msmtp strace libio-socket-ssl-perl libnet-ssleay-perl libauthen-sasl-perl procps iproute2
 util-linux passwd login fetchmail mpop dovecot-core dovecot-pop3d thunderbird
-dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl"
+dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl sslscan"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

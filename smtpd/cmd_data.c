@@ -194,7 +194,9 @@ smtp_data_commit(struct smtp_session *s, char *name, char *qname)
 	int saved;
 
 	if (s->qdlv.fd != -1 && maildir_delivery_commit(&q->spool, &s->qdlv, qname) == -1) {
+		saved = errno;	/* syslog(3) may change it; it picks 452 or 451 */
 		log_warn("cannot commit the queue file");
+		errno = saved;
 		return -1;
 	}
 	if (s->dlv.fd != -1 && maildir_delivery_commit(s->srv->md, &s->dlv, name) == -1) {

@@ -17,4 +17,4 @@ echo "== fuzz corpus replay ($LB_BUILD)"
 make -s $make_args fuzz-regress
 echo "== protocol, client, anomaly, index, POP3, auth and outbound tests ($LB_BUILD)"
 exec /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/proto tests/clients tests/anomaly tests/index \
-    tests/pop3 tests/auth tests/outbound "$@"
+    tests/pop3 tests/auth tests/outbound tests/faults tests/tls tests/abuse "$@"

@@ -18,10 +18,9 @@
  * directory that are no messages. After a session that reached UPDATE they are made
  * again, so every input starts from the same Maildir.
  *
- * The auth process is replaced by a thread answering the requests on srv.auth_fd
- * (struct auth_request + SCM_RIGHTS reply socket, as auth/client.c sends them):
- * password "right" is AUTH_OK for any user, "tempfail" and "throttled" give those
- * answers, "short" a truncated reply, anything else AUTH_FAIL.
+ * The auth process is replaced by fuzz_auth.h's thread: password "right" is AUTH_OK
+ * for any user, "tempfail" and "throttled" give those answers, "short" a truncated
+ * reply, anything else AUTH_FAIL; a request from any address but 127.0.0.1 aborts.
  *
  * The reply thread checks the reply stream against a model of the session, driven by
  * the input's lines as lib/line.c cuts them (taken beforehand with line_next, which
@@ -56,6 +55,7 @@
 #include <sodium.h>
 
 #include "tests/fuzz/fuzz.h"
+#include "tests/fuzz/fuzz_auth.h"
 #include "tests/fuzz/fuzz_maildir.h"
 #include "auth/auth.h"
 #include "lib/buf.h"
@@ -137,8 +137,6 @@ static struct pop3_server srv;
 static struct fixture fix[NFIX];
 static char mddir[64];
 static int ready;
-static int auth_socks[2] = { -1, -1 };
-static atomic_uint auth_ok_given;
 
 /* ---- the Maildir ---- */
 
@@ -286,67 +284,6 @@ fixtures_write(void)
 		    fix[i].name, fix[i].data, fix[i].len);
 }
 
-/* ---- the auth process stand-in ---- */
-
-static void *
-auth_responder(void *arg)
-{
-	struct auth_request q;
-	struct auth_reply rep;
-	union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *c;
-	ssize_t n;
-	int fd;
-
-	(void)arg;
-	for (;;) {
-		iov.iov_base = &q;
-		iov.iov_len = sizeof(q);
-		memset(&mh, 0, sizeof(mh));
-		mh.msg_iov = &iov;
-		mh.msg_iovlen = 1;
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		if ((n = recvmsg(auth_socks[0], &mh, MSG_CMSG_CLOEXEC)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return NULL;	/* closed at exit */
-		}
-		fd = -1;
-		if ((c = CMSG_FIRSTHDR(&mh)) != NULL && c->cmsg_level == SOL_SOCKET &&
-		    c->cmsg_type == SCM_RIGHTS)
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-		/* What auth_ask sends: the whole request, a reply socket, sane fields. */
-		if (n != (ssize_t)sizeof(q) || fd == -1 || q.magic != AUTH_REQUEST_MAGIC ||
-		    strcmp(q.service, "pop3") != 0 || (strcmp(q.mech, "USER") != 0 &&
-		    strcmp(q.mech, "PLAIN") != 0 && strcmp(q.mech, "LOGIN") != 0) ||
-		    strcmp(q.ip, "127.0.0.1") != 0 ||
-		    memchr(q.user, '\0', sizeof(q.user)) == NULL || q.user[0] == '\0' ||
-		    memchr(q.pass, '\0', sizeof(q.pass)) == NULL || q.pass[0] == '\0')
-			abort();
-		memset(&rep, 0, sizeof(rep));
-		rep.result = AUTH_FAIL;
-		if (strcmp(q.pass, "right") == 0)
-			rep.result = AUTH_OK;
-		else if (strcmp(q.pass, "tempfail") == 0)
-			rep.result = AUTH_TEMPFAIL;
-		else if (strcmp(q.pass, "throttled") == 0)
-			rep.result = AUTH_THROTTLED;
-		snprintf(rep.method, sizeof(rep.method), "fuzz");
-		if (rep.result == AUTH_OK)
-			atomic_fetch_add(&auth_ok_given, 1);
-		(void)send(fd, &rep, strcmp(q.pass, "short") == 0 ? 3 : sizeof(rep),
-		    MSG_NOSIGNAL);
-		sodium_memzero(&q, sizeof(q));
-		close(fd);
-	}
-}
-
 static void
 cleanup(void)
 {
@@ -365,7 +302,6 @@ setup(void)
 {
 	char err[256];
 	struct stat st;
-	pthread_t th;
 
 	if (ready)
 		return;
@@ -389,14 +325,10 @@ setup(void)
 	write_file(md.dfd_new, ".hidden-dotfile", "x", 1);
 	if (mkdirat(md.dfd_cur, "subdir", 0700) == -1)
 		abort();
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, auth_socks) == -1 ||
-	    pthread_create(&th, NULL, auth_responder, NULL) != 0)
-		abort();
-	pthread_detach(th);
 	srv.cfg = &cfg;
 	srv.tls = NULL;
 	srv.md = &md;
-	srv.auth_fd = auth_socks[1];
+	srv.auth_fd = fuzz_auth_start("pop3", "127.0.0.1");
 	ready = 1;
 	atexit(cleanup);
 }
@@ -649,7 +581,7 @@ model_authorization(struct model *m, const char *verb, const char *args, const c
 		m->sasl_pending = true;
 	else if ((strcasecmp(verb, "AUTH") == 0 || strcasecmp(verb, "PASS") == 0) &&
 	    strcmp(r, "+OK Logged in.") == 0) {
-		if (++m->logins > atomic_load(&auth_ok_given) || !m->loopback)
+		if (++m->logins > atomic_load(&fuzz_auth_ok_given) || !m->loopback)
 			abort();	/* logged in without the auth process's yes, or TLS */
 		m->trans = true;
 	} else
@@ -696,7 +628,7 @@ model_reply(struct model *m, const char *r)
 		if (strncmp(r, "+ ", 2) == 0)
 			m->sasl_pending = true;
 		else if (strcmp(r, "+OK Logged in.") == 0) {
-			if (++m->logins > atomic_load(&auth_ok_given) || !m->loopback)
+			if (++m->logins > atomic_load(&fuzz_auth_ok_given) || !m->loopback)
 				abort();
 			m->trans = true;
 		} else if (!is_err(r))

@@ -28,6 +28,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "tests/fuzz/fuzz_maildir.h"
+#include "tests/fuzz/fuzz_smtp.h"
 #include "lib/log.h"
 #include "lib/settings.h"
 #include "maildir/maildir.h"
@@ -55,71 +56,6 @@ static struct maildir md;
 static struct smtp_server srv;
 static char mddir[64];
 static int ready;
-
-/*
- * A delivered file holds the message as it came on the wire: CRLF line ends only, no
- * NUL, ending in CRLF. A bare CR or LF here would mean a smuggled or malformed message
- * was accepted.
- */
-static void
-check_message(int dfd, const char *name, size_t size)
-{
-	char *m;
-	size_t i, got = 0;
-	ssize_t r;
-	int fd;
-
-	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC)) == -1 ||
-	    (m = malloc(size + 1)) == NULL)
-		abort();
-	while (got < size && (r = read(fd, m + got, size - got)) > 0)
-		got += (size_t)r;
-	close(fd);
-	if (got != size || size < 2 || m[size - 2] != '\r' || m[size - 1] != '\n')
-		abort();
-	for (i = 0; i < size; i++)
-		if (m[i] == '\0' || (m[i] == '\r' && m[i + 1] != '\n') ||
-		    (m[i] == '\n' && (i == 0 || m[i - 1] != '\r')))
-			abort();
-	free(m);
-}
-
-/*
- * Remove every file in dir (new/, tmp/ or cur/ of the test Maildir); return how many
- * there were. With check, each name's ",S=<n>" must be the file's size, the name
- * must fit a UIDL (70) and the content must pass check_message().
- */
-static int
-empty_dir(int dfd, int check)
-{
-	struct dirent *de;
-	struct stat st;
-	const char *sz;
-	DIR *dir;
-	int fd, n = 0;
-
-	if ((fd = dup(dfd)) == -1 || (dir = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		abort();
-	}
-	rewinddir(dir);
-	while ((de = readdir(dir)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (check && ((sz = strstr(de->d_name, ",S=")) == NULL ||
-		    fstatat(dfd, de->d_name, &st, 0) == -1 ||
-		    strtoull(sz + 3, NULL, 10) != (unsigned long long)st.st_size ||
-		    strlen(de->d_name) > 70))
-			abort();
-		if (check)
-			check_message(dfd, de->d_name, (size_t)st.st_size);
-		unlinkat(dfd, de->d_name, 0);
-		n++;
-	}
-	closedir(dir);
-	return n;
-}
 
 static void
 cleanup(void)
@@ -171,29 +107,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 struct client {
-	int	 fd;
-	int	 delivered;	/* "250 2.0.0 Ok: delivered" replies seen */
-	char	 line[600];	/* the reply line being read */
-	size_t	 len;
+	int				 fd;
+	struct fuzz_smtp_replies	 replies;
 };
-
-/* One reply line, CRLF removed: "NNN-text" or "NNN text", printable, RFC-sized. */
-static void
-check_reply(struct client *c)
-{
-	static const char ok[] = "250 2.0.0 Ok: delivered";
-	size_t i;
-
-	if (c->len < 4 || c->len > 512 || c->line[0] < '2' || c->line[0] > '5' ||
-	    c->line[1] < '0' || c->line[1] > '9' || c->line[2] < '0' || c->line[2] > '9' ||
-	    (c->line[3] != ' ' && c->line[3] != '-'))
-		abort();
-	for (i = 0; i < c->len; i++)
-		if ((unsigned char)c->line[i] < ' ' || (unsigned char)c->line[i] == 0x7f)
-			abort();	/* no CR, LF or controls injected into a reply */
-	if (c->len >= sizeof(ok) - 1 && memcmp(c->line, ok, sizeof(ok) - 1) == 0)
-		c->delivered++;
-}
 
 /* The client's reading side: read and check replies until the session closes. */
 static void *
@@ -201,7 +117,7 @@ drain(void *arg)
 {
 	struct client *c = arg;
 	char b[4096];
-	ssize_t r, i;
+	ssize_t r;
 
 	for (;;) {
 		r = read(c->fd, b, sizeof(b));
@@ -209,21 +125,9 @@ drain(void *arg)
 			continue;
 		if (r <= 0)
 			break;
-		for (i = 0; i < r; i++) {
-			if (b[i] == '\n') {
-				if (c->len == 0 || c->line[c->len - 1] != '\r')
-					abort();	/* replies end in CRLF */
-				c->len--;
-				check_reply(c);
-				c->len = 0;
-			} else if (c->len < sizeof(c->line))
-				c->line[c->len++] = b[i];
-			else
-				abort();
-		}
+		fuzz_smtp_replies_feed(&c->replies, b, (size_t)r);
 	}
-	if (c->len != 0)
-		abort();	/* a partial reply line at close */
+	fuzz_smtp_replies_end(&c->replies);
 	return NULL;
 }
 
@@ -267,13 +171,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_join(th, NULL);
 	close(sv[1]);
 	/* Whatever the session did, it left nothing half-written in tmp/. */
-	if (empty_dir(md.dfd_tmp, 0) != 0)
+	if (fuzz_smtp_drain_dir(md.dfd_tmp, NULL, NULL) != 0)
 		abort();
 	/*
 	 * A 250 to end-of-data means the message is in new/ (design.md invariant); each
 	 * file there is well-formed and named after its true size (maildir.h).
 	 */
-	if (empty_dir(md.dfd_new, 1) < client.delivered)
+	if (fuzz_smtp_drain_dir(md.dfd_new, fuzz_smtp_check_delivery, NULL) <
+	    client.replies.delivered)
 		abort();
 	return 0;
 }
