@@ -37,6 +37,14 @@
 
 #define LISTENER_TICK_MS	60000
 #define LISTENER_BURST		32
+/*
+ * Out of descriptors (EMFILE, ENFILE) or kernel memory, accept() keeps failing and the
+ * listening socket stays readable: without a pause, poll() returns at once and the
+ * loop spins, logging each turn. So stop accepting for a second (OpenSMTPD's
+ * pause_accept); the waiting clients stay in the backlog, and sessions ending
+ * meanwhile free what was short.
+ */
+#define LISTENER_PAUSE_MS	1000
 #define LISTENER_MAX_USE	100	/* connections per session process */
 #define LISTENER_SPARE		8	/* idle session processes kept past a minute */
 
@@ -233,6 +241,7 @@ listener_spawn(const struct listener_config *cfg, struct child *kids, unsigned s
 		for (i = 0; i < cfg->max_sessions; i++)
 			if (kids[i].ctl != -1)
 				close(kids[i].ctl);
+		free(kids);	/* the parent's table, of no use here */
 		for (i = 0; i < cfg->nchild_close; i++)
 			close(cfg->child_close[i]);
 		listener_child(sv[1], cfg);
@@ -308,7 +317,10 @@ listener_prune(const struct listener_config *cfg, struct child *kids)
 		}
 }
 
-/* One accept(); 1 if a connection was taken (served or refused), 0 if none waits. */
+/*
+ * One accept(); 1 if a connection was taken (served or refused), 0 if none waits, -1
+ * if accept() failed for want of descriptors or memory (pause: LISTENER_PAUSE_MS).
+ */
 static int
 listener_accept(unsigned li, const struct listener_config *cfg, struct child *kids)
 {
@@ -321,8 +333,18 @@ listener_accept(unsigned li, const struct listener_config *cfg, struct child *ki
 	unsigned slot = cfg->max_sessions;
 	int fd;
 
+	/*
+	 * accept4 fills only plen bytes of peer, and all of it goes to the session process
+	 * in the control message: the rest must not be whatever the stack held.
+	 */
+	memset(&peer, 0, sizeof(peer));
 	fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
 	if (fd == -1) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_warn("accept on %s, pausing for %d ms", l->addr, LISTENER_PAUSE_MS);
+			return -1;
+		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_warn("accept on %s", l->addr);
@@ -385,7 +407,7 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	struct child *kids = xcalloc(cfg->max_sessions, sizeof(*kids));
 	struct sigaction sa;
 	unsigned busy, i;
-	int64_t next_tick = util_now_ms() + LISTENER_TICK_MS;
+	int64_t next_tick = util_now_ms() + LISTENER_TICK_MS, paused_until = 0;
 	char drain[64];
 	size_t k, np;
 
@@ -413,10 +435,15 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	while (!listener_stop) {
 		int64_t now = util_now_ms();
 		int timeout = next_tick > now ? (int)(next_tick - now) : 0;
+		bool paused = now < paused_until;
 
+		if (paused && paused_until - now < timeout)
+			timeout = (int)(paused_until - now);
+		/* A negative fd is skipped by poll(): no accepting while paused. */
 		for (k = 0; k < n; k++) {
-			pfd[k].fd = ls[k].fd;
+			pfd[k].fd = paused ? -1 : ls[k].fd;
 			pfd[k].events = POLLIN;
+			pfd[k].revents = 0;
 		}
 		pfd[n].fd = sigpipe_fds[0];
 		pfd[n].events = POLLIN;
@@ -439,10 +466,15 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 			    kids[pfd_kid[k]].ctl == pfd[k].fd)
 				listener_child_input(kids, pfd_kid[k]);
 		/* Drain a burst, but boundedly so signals and reaping still get a turn. */
-		for (k = 0; k < n && !listener_stop; k++)
-			for (i = 0; (pfd[k].revents & POLLIN) && i < LISTENER_BURST; i++)
-				if (!listener_accept((unsigned)k, cfg, kids))
+		for (k = 0; k < n && !listener_stop && paused_until <= now; k++)
+			for (i = 0; (pfd[k].revents & POLLIN) && i < LISTENER_BURST; i++) {
+				int r = listener_accept((unsigned)k, cfg, kids);
+
+				if (r == -1)
+					paused_until = util_now_ms() + LISTENER_PAUSE_MS;
+				if (r != 1)
 					break;
+			}
 		if (util_now_ms() >= next_tick) {
 			listener_prune(cfg, kids);
 			if (cfg->tick != NULL)

@@ -15,9 +15,10 @@
  *	CALLS ERRNO PATH SKIP COUNT
  *
  *	CALLS	comma-separated: write pwrite pwrite64 writev fsync fdatasync rename
- *		renameat renameat2 link linkat unlink unlinkat, or tmpfile (an openat()
+ *		renameat renameat2 link linkat unlink unlinkat, accept4 (its path is
+ *		the listening socket's, "socket:[<inode>]"), or tmpfile (an openat()
  *		with O_TMPFILE: the daemon then falls back to named tmp/ files)
- *	ERRNO	ENOSPC EIO EDQUOT EROFS EOPNOTSUPP EPERM, or a number
+ *	ERRNO	ENOSPC EIO EDQUOT EROFS EOPNOTSUPP EPERM EMFILE ENFILE, or a number
  *	PATH	a substring of the path the call works on ("*": any). For a call on a
  *		descriptor, the path is readlink(/proc/self/fd/N): an unnamed O_TMPFILE
  *		file reads "<dir>/#<inode> (deleted)". For *at() calls it is the
@@ -50,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -85,7 +87,8 @@ static const struct {
 	int		 err;
 } errnames[] = {
 	{ "ENOSPC", ENOSPC }, { "EIO", EIO }, { "EDQUOT", EDQUOT }, { "EROFS", EROFS },
-	{ "EOPNOTSUPP", EOPNOTSUPP }, { "EPERM", EPERM },
+	{ "EOPNOTSUPP", EOPNOTSUPP }, { "EPERM", EPERM }, { "EMFILE", EMFILE },
+	{ "ENFILE", ENFILE },
 };
 
 /*
@@ -458,6 +461,14 @@ unlink(const char *path)
 	REAL(unlink);
 	FAIL_IF(shim_names("unlink", AT_FDCWD, path, AT_FDCWD, NULL), -1);
 	return real_unlink(path);
+}
+
+int
+accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	REAL(accept4);
+	FAIL_IF(shim_fd("accept4", fd), -1);
+	return real_accept4(fd, addr, len, flags);
 }
 
 int
