@@ -475,6 +475,35 @@ queue_list_ids(struct queue *q, char ***ids, size_t *n)
 	return 0;
 }
 
+size_t
+queue_prune_states(struct queue *q, char *const *ids, size_t n)
+{
+	DIR *d;
+	struct dirent *de;
+	size_t pruned = 0;
+	int fd;
+
+	if ((fd = dup(q->dfd_state)) == -1)
+		return 0;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!queue_id_valid(de->d_name) || (n > 0 && bsearch(&(const char *){
+		    de->d_name }, ids, n, sizeof(*ids), queue_ids_cmp) != NULL))
+			continue;
+		/* Committed since the listing? Then its state is not junk. */
+		if (faccessat(q->spool.dfd_new, de->d_name, F_OK, 0) == 0 || errno != ENOENT)
+			continue;
+		if (unlinkat(q->dfd_state, de->d_name, 0) == 0)
+			pruned++;
+	}
+	closedir(d);
+	return pruned;
+}
+
 void
 queue_ids_free(char **ids, size_t n)
 {

@@ -115,6 +115,13 @@ int	queue_remove(struct queue *q, const char *id);
 /* Whether every recipient is done or failed. */
 bool	queue_msg_finished(const struct queue_msg *m);
 
+/*
+ * Remove the state files whose message is gone (a removal whose last step failed:
+ * queue_remove takes msg/ first). ids: msg/'s, sorted, from queue_list_ids. Returns
+ * how many were removed.
+ */
+size_t	queue_prune_states(struct queue *q, char *const *ids, size_t n);
+
 /* The ids in msg/, sorted (arrival order); *ids is malloc'd, queue_ids_free() it. */
 int	queue_list_ids(struct queue *q, char ***ids, size_t *n);
 void	queue_ids_free(char **ids, size_t n);

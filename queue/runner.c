@@ -120,6 +120,8 @@ runner_scan(struct runner *r)
 	}
 	for (i = 0; i < n; i++)
 		runner_load(r, ids[i]);
+	if ((i = queue_prune_states(r->ctx->q, ids, n)) > 0)
+		log_info("queue: removed %zu state file(s) of finished messages", i);
 	/* Messages removed by hand ("letterbox queue delete") leave the schedule. */
 	for (i = 0; i < r->n; ) {
 		if (r->e[i].busy == 0 && bsearch(&(const char *){ r->e[i].id }, ids, n,
@@ -171,6 +173,7 @@ runner_spawn(struct runner *r, const size_t *batch, size_t nb)
 		sigprocmask(SIG_SETMASK, &mask, NULL);
 		log_set_session("deliver");
 		queue_deliver(r->ctx, ids, nb, p[1]);
+		free(ids);
 		_exit(0);
 	}
 	close(p[1]);
@@ -188,7 +191,8 @@ static void
 runner_dispatch(struct runner *r)
 {
 	const struct settings *cfg = r->ctx->cfg;
-	size_t *batch = xcalloc(QUEUE_BATCH_MAX, sizeof(*batch));
+	/* On the stack: a delivery process forked below never returns here to free it. */
+	size_t batch[QUEUE_BATCH_MAX];
 	size_t i, j, nb, due = 0, per;
 	time_t now = time(NULL);
 
@@ -211,7 +215,6 @@ runner_dispatch(struct runner *r)
 		due -= nb;
 		runner_spawn(r, batch, nb);
 	}
-	free(batch);
 }
 
 /* "<id> <next>\n" lines from a delivery process. */

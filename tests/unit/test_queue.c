@@ -73,6 +73,49 @@ test_roundtrip(void)
 	test_end();
 }
 
+/* A state file left by a removal that failed after msg/ went is pruned; others stay. */
+static void
+test_prune_states(void)
+{
+	char dir[] = "/tmp/lbq.XXXXXX", id[QUEUE_ID_MAX + 1];
+	const char *rcpts[] = { "bob@example.net" };
+	struct maildir_delivery d;
+	struct queue q;
+	struct queue_msg m;
+	char **ids;
+	size_t n;
+	int root, fd;
+
+	test_begin("queue: orphaned state files pruned, live ones kept");
+	test_assert(mkdtemp(dir) != NULL);
+	root = open(dir, O_RDONLY | O_DIRECTORY);
+	test_assert(queue_open(&q, root, "host", (uid_t)-1, (gid_t)-1) == 0);
+	test_assert(queue_begin(&q, &d, "alice@example.org", rcpts, 1, "alice",
+	    "127.0.0.1") == 0);
+	test_assert(maildir_delivery_write(&d, "x\r\n", 3) == 0);
+	test_assert(maildir_delivery_commit(&q.spool, &d, id) == 0);
+	test_assert(queue_msg_load(&q, id, &m) == 0);
+	m.attempts = 1;
+	test_assert(queue_state_save(&q, &m) == 0);
+	queue_msg_free(&m);
+	fd = openat(q.dfd_state, "1700000000.M1P1.gone", O_WRONLY | O_CREAT, 0600);
+	test_assert(fd != -1);
+	close(fd);
+	test_assert(queue_list_ids(&q, &ids, &n) == 0 && n == 1);
+	test_assert(queue_prune_states(&q, ids, n) == 1);
+	test_assert(faccessat(q.dfd_state, "1700000000.M1P1.gone", F_OK, 0) == -1);
+	test_assert(faccessat(q.dfd_state, id, F_OK, 0) == 0);
+	/* A message committed after the listing keeps its state. */
+	test_assert(queue_prune_states(&q, NULL, 0) == 0);
+	test_assert(faccessat(q.dfd_state, id, F_OK, 0) == 0);
+	queue_ids_free(ids, n);
+	test_assert(queue_remove(&q, id) == 0);
+	queue_close(&q);
+	close(root);
+	remove_queue_dir(dir);
+	test_end();
+}
+
 /* An envelope of many recipients spans several reads; the body is not read at all. */
 static void
 test_big_envelope(void)
@@ -164,6 +207,7 @@ main(void)
 {
 	test_roundtrip();
 	test_big_envelope();
+	test_prune_states();
 	test_refusals();
 	test_backoff();
 	return test_exit();
