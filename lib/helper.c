@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "lib/helper.h"
+#include "lib/listener.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -25,10 +26,17 @@ helper_fork(const int *close_fds, size_t nclose, sigset_t *mask_out)
 		sigprocmask(SIG_SETMASK, mask_out, NULL);
 		return pid;
 	}
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent)
+	/*
+	 * The daemon died without stopping us (kill -9, a crash): go at once. Not SIGTERM,
+	 * which stays blocked outside the helper's ppoll(): an indexer waiting inside
+	 * Berkeley DB for a lock would linger, holding the index, while the restarted
+	 * daemon's indexer waits for it. Everything a helper writes is crash-safe.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(0);
 	for (i = 0; i < nclose; i++)
 		close(close_fds[i]);
+	listener_forget();
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	return 0;

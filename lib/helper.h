@@ -25,7 +25,8 @@ struct helper {
 
 /*
  * Fork a helper process; returns as fork() does. In the child: the kernel sends it
- * SIGTERM when the daemon dies (even by kill -9), close_fds are closed, SIGHUP is
+ * SIGKILL when the daemon dies without stopping it (kill -9, a crash), close_fds and
+ * the listener's session sockets (listener_forget) are closed, SIGHUP is
  * ignored and SIGCHLD default, and SIGTERM and SIGINT are still blocked, as they were
  * from before the fork: a stop request in between is kept until the child has set
  * its own handlers and unblocked them, instead of running the parent's handler in

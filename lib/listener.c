@@ -68,6 +68,9 @@ static volatile sig_atomic_t listener_stop;
 static struct listener *listeners;	/* closed in each child */
 static size_t nlisteners;
 static int sigpipe_fds[2] = { -1, -1 };
+/* listener_run's session table, for listener_forget() in a forked helper. */
+static struct child *run_kids;
+static unsigned run_nkids;
 
 static void
 listener_signal(int sig)
@@ -400,6 +403,23 @@ served:
 }
 
 void
+listener_forget(void)
+{
+	unsigned i;
+
+	if (sigpipe_fds[0] != -1) {
+		close(sigpipe_fds[0]);
+		close(sigpipe_fds[1]);
+		sigpipe_fds[0] = sigpipe_fds[1] = -1;
+	}
+	for (i = 0; i < run_nkids; i++)
+		if (run_kids[i].ctl != -1)
+			close(run_kids[i].ctl);
+	run_kids = NULL;	/* the copy of the parent's table; a second call does nothing */
+	run_nkids = 0;
+}
+
+void
 listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 {
 	struct pollfd *pfd = xcalloc(n + 1 + cfg->max_sessions, sizeof(*pfd));
@@ -417,6 +437,8 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	nlisteners = n;
 	for (i = 0; i < cfg->max_sessions; i++)
 		kids[i].ctl = -1;
+	run_kids = kids;
+	run_nkids = cfg->max_sessions;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = listener_signal;
 	sigemptyset(&sa.sa_mask);

@@ -38,6 +38,12 @@ struct listener_config {
 /* Bind and listen on addr ("127.0.0.1:25"). 0, or -1 with the reason in err. */
 int	listener_bind(struct listener *l, const char *addr, bool implicit_tls, char *err,
 	    size_t errsz);
+/*
+ * In a child forked from inside listener_run that is not a session (a helper): close
+ * the sessions' control sockets and the signal pipe it inherited. Otherwise an idle
+ * session orphaned by a dead daemon never sees EOF while the helper lives.
+ */
+void	listener_forget(void);
 /* Accept until SIGTERM or SIGINT; then stop the children and return. */
 void	listener_run(struct listener *ls, size_t n, const struct listener_config *cfg);
 

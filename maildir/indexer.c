@@ -357,7 +357,7 @@ indexer_start(const char *dir, struct maildir *md, int sock, int64_t resync_ms,
 
 	/*
 	 * A daemon killed with -9 cannot stop its indexer: helper_fork has the kernel
-	 * send the SIGTERM. Else the orphan would keep the index open for good, and its
+	 * send a SIGKILL. Else the orphan would keep the index open for good, and its
 	 * lock would refuse every rebuild. Stop signals stay blocked until indexer_wait().
 	 */
 	if ((pid = helper_fork(close_fds, nclose, &saved)) != 0)

@@ -360,8 +360,8 @@ runner_main(const struct queue_ctx *ctx, int notify_fd, const sigset_t *mask)
 	sigaction(SIGINT, &sa, NULL);
 	/*
 	 * mask is the daemon's, which holds SIGTERM and SIGINT blocked: they stay blocked
-	 * but inside ppoll(), so a stop request (or the PDEATHSIG of a daemon killed with
-	 * -9) can neither be lost nor slip past the loop's check. A finished delivery
+	 * but inside ppoll(), so a stop request can neither be lost nor slip past the
+	 * loop's check (a daemon killed with -9 kills the runner: helper_fork). A finished delivery
 	 * process wakes ppoll() by closing its report pipe.
 	 */
 	run = *mask;
