@@ -63,13 +63,14 @@ start_run() {
 }
 
 # The C clients named in "$@" (bench/<name>.c, which include bench/common.h) into
-# $BINDIR, built afresh each run with $CC $CFLAGS. smtp-submit (TLS) links OpenSSL.
+# $BINDIR, built afresh each run with $CC $CFLAGS. smtp-submit and soak-load (TLS)
+# link OpenSSL.
 build_tools() {
 	local prog libs
 	command -v "$CC" >/dev/null || die "no C compiler ($CC): apt-get install gcc libc6-dev"
 	for prog in "$@"; do
 		libs=""
-		case $prog in smtp-submit) libs="-lssl -lcrypto" ;; esac
+		case $prog in smtp-submit | soak-load) libs="-lssl -lcrypto" ;; esac
 		if [ -n "$libs" ] && [ ! -e /usr/include/openssl/ssl.h ]; then
 			die "$prog needs OpenSSL's headers: apt-get install libssl-dev"
 		fi

@@ -218,9 +218,16 @@ index_txn(struct index *ix, int (*fn)(struct index *, DB_TXN *, void *), void *a
 			return index_fail(ix, r, what);
 		r = fn(ix, txn, arg);
 		if (r == 0) {
-			if ((r = txn->commit(txn, 0)) == 0)
-				return 0;
-			return index_fail(ix, r, what);
+			if ((r = txn->commit(txn, 0)) != 0)
+				return index_fail(ix, r, what);
+			/*
+			 * The indexer keeps the index open for days: without a checkpoint
+			 * now and then, DB_LOG_AUTO_REMOVE never drops a log file and they
+			 * pile up. Once a log file's worth (set_lg_max) has been written;
+			 * a no-op until then. A failure costs only disk space: not fatal.
+			 */
+			(void)ix->env->txn_checkpoint(ix->env, 1024, 0, 0);
+			return 0;
 		}
 		txn->abort(txn);
 		if (r != DB_LOCK_DEADLOCK && r != DB_LOCK_NOTGRANTED)

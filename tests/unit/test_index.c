@@ -1,8 +1,10 @@
 /*
  * test_index: maildir/index.c — a fresh index in a temporary directory: UIDs given in
  * order and never reused, look-ups by name and by UID, idempotent adds, records that
- * survive a close and reopen, and pack/unpack of the on-disk record.
+ * survive a close and reopen, pack/unpack of the on-disk record, and a transaction
+ * log that stays short while the index stays open (as the indexer keeps it).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +85,55 @@ test_index_record_format(void)
 	test_end();
 }
 
+/* The log.* files of the environment in dir. */
+static int
+log_files(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "log.", 4) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * The indexer keeps the index open for its whole life (days): its log files (1 MiB
+ * each) must be removed as it goes, not only when it closes the index, or they pile
+ * up in letterbox-index/ without bound (bench/soak.sh saw one more a minute).
+ */
+static void
+test_index_log_bounded(const char *dir)
+{
+	struct index_rec recs[100];
+	struct index *ix = NULL;
+	char err[512], name[64];
+	int i, j, most = 0, n;
+
+	test_begin("index: the log stays short while the index is open");
+	test_assert(index_open(&ix, dir, err, sizeof(err)) == 0);
+	/* ~10 MiB of log: batches of 100 deliveries, as the indexer commits them */
+	for (i = 0; i < 250 && ix != NULL; i++) {
+		for (j = 0; j < 100; j++) {
+			snprintf(name, sizeof(name), "1795901%03d.M%dP42R%d.host,S=4096", i, j,
+			    i * 100 + j);
+			rec_init(&recs[j], name, 4096);
+		}
+		test_assert(index_add(ix, recs, 100) == 0);
+		if ((n = log_files(dir)) > most)
+			most = n;
+	}
+	test_assert(most >= 1);
+	test_assert(most <= 3);
+	index_close(&ix);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -94,6 +145,8 @@ main(void)
 	snprintf(dir, sizeof(dir), "%s/letterbox-index", root);
 	test_index_add_lookup(dir);
 	test_index_record_format();
+	snprintf(dir, sizeof(dir), "%s/log-index", root);
+	test_index_log_bounded(dir);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	if (system(cmd) != 0)
 		fprintf(stderr, "test_index: could not remove %s\n", root);
