@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include "dkim/dkim.h"
 #include "lib/settings.h"
 
 /*
@@ -26,5 +27,15 @@ int	cli_index(const struct settings *cfg, int argc, char *argv[]);
 int	cli_passwd(const struct settings *cfg, int argc, char *argv[]);
 /* "letterbox dkim keygen | show" */
 int	cli_dkim(const struct settings *cfg, int argc, char *argv[]);
+/* The zone file line publishing DKIM key record rec (cmd_dkim.c). */
+void	cli_dkim_print_record(const struct settings *cfg, enum dkim_alg alg, const char *rec);
+/*
+ * "letterbox [-f FILE] check [--no-dns] [--no-relay-test] [--relay-to ADDR]": loads
+ * the configuration itself (a bad one is a failed check). 0 all ok, 1 warnings, 2
+ * failures, 64 usage.
+ */
+int	cli_check(const char *config, int argc, char *argv[]);
+/* "letterbox client-config thunderbird | outlook [EMAIL] | manual [--host NAME]" */
+int	cli_client(const struct settings *cfg, int argc, char *argv[]);
 
 #endif

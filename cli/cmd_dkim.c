@@ -35,10 +35,11 @@ key_files(const struct settings *cfg, struct key_file k[2])
 /*
  * The record as a zone file line, "<selector>._domainkey.<domain>. IN TXT ...", its
  * text cut into 255-octet character-strings inside parentheses when longer, as BIND
- * prints it (a verifier joins them, RFC 6376 §3.6.2.2).
+ * prints it (a verifier joins them, RFC 6376 §3.6.2.2). `letterbox check` prints it
+ * too, for a key that is not published.
  */
-static void
-print_record(const struct settings *cfg, enum dkim_alg alg, const char *rec)
+void
+cli_dkim_print_record(const struct settings *cfg, enum dkim_alg alg, const char *rec)
 {
 	char sel[64];
 	size_t len = strlen(rec), i;
@@ -79,7 +80,7 @@ show_records(const struct settings *cfg)
 			fprintf(stderr, "letterbox: %s: not an %s key\n", k[i].path, k[i].name);
 			rc = EX_DATAERR;
 		} else {
-			print_record(cfg, alg, rec);
+			cli_dkim_print_record(cfg, alg, rec);
 			shown++;
 		}
 		free(rec);

@@ -20,6 +20,9 @@ usage(void)
 	    "       letterbox [-f config] passwd add|remove NAME | list\n"
 	    "       letterbox [-f config] dkim keygen | show\n"
 	    "       letterbox [-f config] queue list | flush [ID] | delete ID\n"
+	    "       letterbox [-f config] check [--no-dns] [--no-relay-test] [--relay-to ADDR]\n"
+	    "       letterbox [-f config] client-config thunderbird | outlook [EMAIL] | manual\n"
+	    "                 [--host NAME]\n"
 	    "  index verify   compare the index with the Maildir, change nothing\n"
 	    "                 (exit 0: they agree, 1: mismatches were listed)\n"
 	    "  index sync     bring the index up to date with the Maildir\n"
@@ -33,7 +36,15 @@ usage(void)
 	    "  queue list          the outbound queue: messages, recipients, last replies\n"
 	    "  queue flush [ID]    ask the queue runner to try (that message) now\n"
 	    "  queue delete ID     remove a message from the queue, without a bounce\n"
-	    "  dkim show    print the DNS records of the existing keys (exit 1: none)\n");
+	    "  check        the configuration, certificate, Maildir and index, the DNS records\n"
+	    "               to publish (printed in zone file syntax when missing or wrong)\n"
+	    "               and an open-relay test of smtp_listen (exit 0: all ok,\n"
+	    "               1: warnings, 2: failures)\n"
+	    "  dkim show    print the DNS records of the existing keys (exit 1: none)\n"
+	    "  client-config thunderbird  Thunderbird's autoconfig file (config-v1.1.xml)\n"
+	    "  client-config outlook      Outlook's Autodiscover response (autodiscover.xml)\n"
+	    "  client-config manual       the settings to type into a client by hand\n"
+	    "                 --host: the server name clients use (default: hostname)\n");
 	exit(EX_USAGE);
 }
 
@@ -45,7 +56,8 @@ main(int argc, char *argv[])
 	char err[512];
 	int ch, rc;
 
-	while ((ch = getopt(argc, argv, "f:")) != -1) {
+	/* "+": options end at the subcommand, whose own (client-config --host) follow it. */
+	while ((ch = getopt(argc, argv, "+f:")) != -1) {
 		switch (ch) {
 		case 'f': config = optarg; break;
 		default: usage();
@@ -56,8 +68,12 @@ main(int argc, char *argv[])
 	if (argc < 1)
 		usage();
 	log_init("letterbox", 1, 0);
+	/* check loads the file itself: a configuration that does not load is its finding. */
+	if (strcmp(argv[0], "check") == 0)
+		return cli_check(config, argc, argv);
 	if (settings_load(&cfg, config, err, sizeof(err)) == -1) {
 		fprintf(stderr, "letterbox: %s\n", err);
+		settings_free(&cfg);	/* what was parsed before the error (LeakSanitizer) */
 		return EX_CONFIG;
 	}
 	if (strcmp(argv[0], "index") == 0)
@@ -68,6 +84,8 @@ main(int argc, char *argv[])
 		rc = cli_queue(&cfg, argc - 1, argv + 1);
 	else if (strcmp(argv[0], "dkim") == 0)
 		rc = cli_dkim(&cfg, argc - 1, argv + 1);
+	else if (strcmp(argv[0], "client-config") == 0)
+		rc = cli_client(&cfg, argc - 1, argv + 1);
 	else
 		usage();
 	settings_free(&cfg);

@@ -10,7 +10,7 @@
 
 #include "lib/daemon.h"
 #include "lib/log.h"
-#include "lib/tls.h"
+#include "lib/reload.h"
 #include "lib/xmalloc.h"
 
 #define DEFAULT_CONFIG	"/etc/letterbox/letterbox.conf"
@@ -66,8 +66,8 @@ daemon_config(const char *prog, const struct daemon_opts *o, struct settings *cf
 		exit(1);
 	}
 	*tls = NULL;
-	if (cfg->tls_cert != NULL && (*tls = tls_server_ctx_new(cfg->tls_cert,
-	    cfg->tls_key, cfg->tls_session_tickets, err, sizeof(err))) == NULL) {
+	if (cfg->tls_cert != NULL &&
+	    (*tls = reload_tls_first(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		exit(1);
 	}
@@ -77,6 +77,8 @@ daemon_config(const char *prog, const struct daemon_opts *o, struct settings *cf
 	}
 	log_init(prog, o->foreground_log, o->verbose);
 	umask(077);
+	/* While root, before the ports, the Maildir and the helpers: the opener (reload.c). */
+	reload_start(o->config);
 }
 
 void
@@ -100,6 +102,8 @@ daemon_hold_stop_signals(void)
 	sigemptyset(&stopsigs);
 	sigaddset(&stopsigs, SIGTERM);
 	sigaddset(&stopsigs, SIGINT);
+	/* Kept until listener_run too, where it reloads instead of killing (its default). */
+	sigaddset(&stopsigs, SIGHUP);
 	sigprocmask(SIG_BLOCK, &stopsigs, NULL);
 }
 

@@ -29,7 +29,8 @@ void	daemon_args(const char *prog, int argc, char *argv[], struct daemon_opts *o
 /*
  * Load the configuration and the certificate (NULL in *tls without one); check(cfg)
  * may refuse it with a reason. On -n, say OK and exit; on any error, say why on
- * stderr and exit 1. Then start logging and set the umask.
+ * stderr and exit 1. Then start logging, set the umask and start the opener that
+ * reloads read through (reload.h).
  */
 void	daemon_config(const char *prog, const struct daemon_opts *o, struct settings *cfg,
 	    SSL_CTX **tls, const char *(*check)(const struct settings *));
@@ -38,7 +39,8 @@ void	daemon_owner(const struct settings *cfg, uid_t *uid, gid_t *gid);
 
 /*
  * SIGTERM and SIGINT wait (blocked) until listener_run(): a stop request during
- * start-up then stops the helpers too, instead of killing the parent alone.
+ * start-up then stops the helpers too, instead of killing the parent alone. So does
+ * SIGHUP, which then reloads.
  */
 void	daemon_hold_stop_signals(void);
 /* One group of listeners: the configured addresses, TLS from the start or not. */

@@ -9,6 +9,7 @@
 #include "lib/helper.h"
 #include "lib/listener.h"
 #include "lib/log.h"
+#include "lib/reload.h"
 #include "lib/util.h"
 
 pid_t
@@ -37,6 +38,7 @@ helper_fork(const int *close_fds, size_t nclose, sigset_t *mask_out)
 	for (i = 0; i < nclose; i++)
 		close(close_fds[i]);
 	listener_forget();
+	reload_forget();	/* no helper may ask the root opener for the key */
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	return 0;

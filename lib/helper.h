@@ -26,11 +26,12 @@ struct helper {
 /*
  * Fork a helper process; returns as fork() does. In the child: the kernel sends it
  * SIGKILL when the daemon dies without stopping it (kill -9, a crash), close_fds and
- * the listener's session sockets (listener_forget) are closed, SIGHUP is
- * ignored and SIGCHLD default, and SIGTERM and SIGINT are still blocked, as they were
- * from before the fork: a stop request in between is kept until the child has set
- * its own handlers and unblocked them, instead of running the parent's handler in
- * the child and being lost. *mask_out gets the signal mask from before the fork.
+ * the listener's session sockets (listener_forget) and the opener's (reload_forget)
+ * are closed, SIGHUP is ignored and SIGCHLD default, and SIGTERM and SIGINT are
+ * still blocked, as they were from before the fork: a stop request in between is
+ * kept until the child has set its own handlers and unblocked them, instead of
+ * running the parent's handler in the child and being lost. *mask_out gets the
+ * signal mask from before the fork.
  */
 pid_t	helper_fork(const int *close_fds, size_t nclose, sigset_t *mask_out);
 

@@ -8,6 +8,9 @@
  * largest single cost per message (bench/README.md), so processes are reused, up to
  * LISTENER_MAX_USE connections each (as Postfix's max_use), and once a minute idle
  * ones beyond LISTENER_SPARE are told to go. A new process is forked only when none is idle.
+ * After a reload (SIGHUP, a renewed certificate: listener_renew) the processes
+ * started before it, which hold the old configuration and TLS context, take no new
+ * connection: idle ones go at once, busy ones when their connection ends.
  * Over a limit the parent writes one short reply on the non-blocking socket and
  * closes it, so a flood of connections costs it almost nothing.
  *
@@ -53,6 +56,7 @@ struct child {
 	int			ctl;	/* parent's end of the control socket; -1: retiring */
 	bool			busy;	/* serving a connection */
 	unsigned		served;
+	unsigned		generation;	/* listener_renew() count at its start */
 	struct sockaddr_storage	peer;	/* of the connection being served */
 };
 
@@ -65,6 +69,9 @@ struct ctl_msg {
 };
 
 static volatile sig_atomic_t listener_stop;
+static volatile sig_atomic_t listener_hup;
+/* Bumped by listener_renew(): processes of an older one take no new connection. */
+static unsigned generation;
 static struct listener *listeners;	/* closed in each child */
 static size_t nlisteners;
 static int sigpipe_fds[2] = { -1, -1 };
@@ -80,6 +87,8 @@ listener_signal(int sig)
 
 	if (sig == SIGTERM || sig == SIGINT)
 		listener_stop = 1;
+	if (sig == SIGHUP)
+		listener_hup = 1;
 	/* Wake poll(); a full pipe already means "wake up". */
 	if (write(sigpipe_fds[1], &c, 1) == -1) {
 		/* nothing to do */
@@ -253,6 +262,7 @@ listener_spawn(const struct listener_config *cfg, struct child *kids, unsigned s
 	memset(&kids[slot], 0, sizeof(kids[slot]));
 	kids[slot].pid = pid;
 	kids[slot].ctl = sv[0];
+	kids[slot].generation = generation;
 	return 0;
 }
 
@@ -299,7 +309,8 @@ listener_child_input(struct child *kids, unsigned i)
 	if (!kids[i].busy)
 		return;
 	kids[i].busy = false;
-	if (++kids[i].served >= LISTENER_MAX_USE)
+	/* Worn out, or started before a reload: its configuration is the old one. */
+	if (++kids[i].served >= LISTENER_MAX_USE || kids[i].generation != generation)
 		listener_retire(&kids[i]);
 }
 
@@ -403,6 +414,17 @@ served:
 }
 
 void
+listener_renew(void)
+{
+	unsigned i;
+
+	generation++;
+	for (i = 0; i < run_nkids; i++)
+		if (run_kids[i].pid != 0 && run_kids[i].ctl != -1 && !run_kids[i].busy)
+			listener_retire(&run_kids[i]);
+}
+
+void
 listener_forget(void)
 {
 	unsigned i;
@@ -428,6 +450,7 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	struct sigaction sa;
 	unsigned busy, i;
 	int64_t next_tick = util_now_ms() + LISTENER_TICK_MS, paused_until = 0;
+	int64_t next_watch = cfg->watch != NULL ? util_now_ms() : INT64_MAX;
 	char drain[64];
 	size_t k, np;
 
@@ -446,12 +469,17 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	if (cfg->reload != NULL)
+		sigaction(SIGHUP, &sa, NULL);
+	else
+		signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	/* The caller may have held these back until the handlers were in place. */
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGTERM);
 	sigaddset(&sa.sa_mask, SIGINT);
 	sigaddset(&sa.sa_mask, SIGCHLD);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	sigprocmask(SIG_UNBLOCK, &sa.sa_mask, NULL);
 
 	while (!listener_stop) {
@@ -461,6 +489,8 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 
 		if (paused && paused_until - now < timeout)
 			timeout = (int)(paused_until - now);
+		if (next_watch - now < timeout)
+			timeout = next_watch > now ? (int)(next_watch - now) : 0;
 		/* A negative fd is skipped by poll(): no accepting while paused. */
 		for (k = 0; k < n; k++) {
 			pfd[k].fd = paused ? -1 : ls[k].fd;
@@ -482,6 +512,17 @@ listener_run(struct listener *ls, size_t n, const struct listener_config *cfg)
 			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
 				;
 		listener_reap(cfg, kids);
+		/* Before accepting more: what is accepted after SIGHUP gets the new settings. */
+		if (listener_hup) {
+			listener_hup = 0;
+			cfg->reload(cfg->arg);
+			next_watch = cfg->watch != NULL ? util_now_ms() : INT64_MAX;
+		}
+		if (util_now_ms() >= next_watch) {
+			int64_t ms = cfg->watch(cfg->arg);
+
+			next_watch = ms < 0 ? INT64_MAX : util_now_ms() + ms;
+		}
 		/* "Done" before new connections: a client that saw its close is not over. */
 		for (k = n + 1; k < np; k++)
 			if ((pfd[k].revents & (POLLIN | POLLHUP | POLLERR)) &&

@@ -1,6 +1,6 @@
 /*
- * listener: bound sockets and the accept loop. Forks one child per connection, keeps
- * the session limits in total and per client address, and reaps children.
+ * listener: bound sockets and the accept loop. Hands each connection to a session
+ * process, keeps the session limits in total and per client address, and reaps children.
  * Knows no protocol: the caller gives the session function and the "busy" reply.
  */
 #ifndef LB_LISTENER_H
@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -28,6 +29,13 @@ struct listener_config {
 	void		*arg;
 	/* Called about once a minute in the parent (housekeeping), may be NULL. */
 	void		(*tick)(void *arg);
+	/* SIGHUP in the parent (reload.c); may be NULL: then SIGHUP is ignored. */
+	void		(*reload)(void *arg);
+	/*
+	 * Called in the parent at start, after each reload, and again after the ms it
+	 * returns (-1: not until the next reload); may be NULL. The certificate's files.
+	 */
+	int64_t		(*watch)(void *arg);
 	/* Called for a child that is not a session (a helper process), may be NULL. */
 	void		(*reaped)(pid_t pid, int status, void *arg);
 	/* Descriptors of the parent that session children must not keep. */
@@ -44,6 +52,12 @@ int	listener_bind(struct listener *l, const char *addr, bool implicit_tls, char 
  * session orphaned by a dead daemon never sees EOF while the helper lives.
  */
 void	listener_forget(void);
+/*
+ * From inside listener_run (a reload): the session processes started so far serve
+ * no new connection. Idle ones are told to go at once; busy ones finish their
+ * connection first, with what they had.
+ */
+void	listener_renew(void);
 /* Accept until SIGTERM or SIGINT; then stop the children and return. */
 void	listener_run(struct listener *ls, size_t n, const struct listener_config *cfg);
 

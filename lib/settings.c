@@ -1,6 +1,7 @@
 /*
  * settings: the Letterbox configuration table (see settings.h, etc/letterbox.conf).
  */
+#include <arpa/inet.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -37,6 +38,7 @@ static const struct conf_key settings_keys[] = {
 	{ "tls_cert",			CONF_STR,	NULL, NOLIMIT, S(tls_cert) },
 	{ "tls_key",			CONF_STR,	NULL, NOLIMIT, S(tls_key) },
 	{ "tls_session_tickets",	CONF_BOOL,	"yes", NOLIMIT, S(tls_session_tickets) },
+	{ "tls_check_interval",		CONF_SECONDS,	"60s", 0, 86400, S(tls_check_interval) },
 	{ "max_message_size",		CONF_SIZE,	"35M", 1024, 1ULL << 30, S(max_message_size) },
 	{ "max_recipients",		CONF_UINT,	"100", 1, 10000, S(max_recipients) },
 	{ "max_sessions",		CONF_UINT,	"100", 1, 10000, S(max_sessions) },
@@ -66,6 +68,7 @@ static const struct conf_key settings_keys[] = {
 	{ "dkim_selector",		CONF_STR,	"letterbox", NOLIMIT, S(dkim_selector) },
 	{ "dkim_ed25519_key",		CONF_STR,	NULL, NOLIMIT, S(dkim_ed25519_key) },
 	{ "dkim_rsa_key",		CONF_STR,	NULL, NOLIMIT, S(dkim_rsa_key) },
+	{ "public_address",		CONF_STR,	NULL, NOLIMIT, S(public_address) },
 };
 #define NKEYS	(sizeof(settings_keys) / sizeof(settings_keys[0]))
 
@@ -114,6 +117,7 @@ static int
 settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
 {
 	struct lb_sockaddr sa;
+	unsigned char buf[sizeof(struct in6_addr)];
 	size_t i;
 
 	if (s->hostname == NULL) {
@@ -183,6 +187,12 @@ settings_verify(struct settings *s, const char *name, char *err, size_t errsz)
 		    s->dns_resolver);
 		return -1;
 	}
+	if (s->public_address != NULL && inet_pton(AF_INET, s->public_address, buf) != 1 &&
+	    inet_pton(AF_INET6, s->public_address, buf) != 1) {
+		snprintf(err, errsz, "%s: public_address: \"%.64s\" is not an IPv4 or IPv6 "
+		    "address", name, s->public_address);
+		return -1;
+	}
 	if (s->retry_max < s->retry_initial) {
 		snprintf(err, errsz, "%s: retry_max must not be less than retry_initial", name);
 		return -1;
@@ -237,6 +247,73 @@ settings_load(struct settings *s, const char *path, char *err, size_t errsz)
 	if (conf_load(settings_keys, NKEYS, s, path, err, errsz) == -1)
 		return -1;
 	return settings_verify(s, path, err, errsz);
+}
+
+static const struct conf_key *
+settings_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < NKEYS; i++)
+		if (strcmp(settings_keys[i].name, key) == 0)
+			return &settings_keys[i];
+	return NULL;
+}
+
+int
+settings_key_same(const struct settings *a, const struct settings *b, const char *key)
+{
+	const struct conf_key *k = settings_key(key);
+	const char *pa, *pb;
+	const struct conf_list *la, *lb;
+	size_t i;
+
+	if (k == NULL)
+		return 1;
+	pa = (const char *)a + k->offset;
+	pb = (const char *)b + k->offset;
+	switch (k->type) {
+	case CONF_STR:
+		pa = *(char *const *)(const void *)pa;
+		pb = *(char *const *)(const void *)pb;
+		return pa == pb || (pa != NULL && pb != NULL && strcmp(pa, pb) == 0);
+	case CONF_LIST:
+		la = (const struct conf_list *)(const void *)pa;
+		lb = (const struct conf_list *)(const void *)pb;
+		if (la->n != lb->n)
+			return 0;
+		for (i = 0; i < la->n; i++)
+			if (strcmp(la->v[i], lb->v[i]) != 0)
+				return 0;
+		return 1;
+	case CONF_BOOL:
+		return *(const int *)(const void *)pa == *(const int *)(const void *)pb;
+	default:
+		return *(const unsigned long long *)(const void *)pa ==
+		    *(const unsigned long long *)(const void *)pb;
+	}
+}
+
+void
+settings_key_swap(struct settings *a, struct settings *b, const char *key)
+{
+	const struct conf_key *k = settings_key(key);
+	unsigned char tmp[sizeof(struct conf_list)], *pa, *pb;
+	size_t len;
+
+	if (k == NULL)
+		return;
+	switch (k->type) {
+	case CONF_STR: len = sizeof(char *); break;
+	case CONF_LIST: len = sizeof(struct conf_list); break;
+	case CONF_BOOL: len = sizeof(int); break;
+	default: len = sizeof(unsigned long long); break;
+	}
+	pa = (unsigned char *)a + k->offset;
+	pb = (unsigned char *)b + k->offset;
+	memcpy(tmp, pa, len);
+	memcpy(pa, pb, len);
+	memcpy(pb, tmp, len);
 }
 
 void

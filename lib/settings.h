@@ -31,6 +31,7 @@ struct settings {
 	char			*tls_cert;
 	char			*tls_key;
 	int			 tls_session_tickets;	/* RFC 5077 / 8446 tickets issued */
+	unsigned long long	 tls_check_interval;	/* seconds between looks at the files; 0: never */
 	unsigned long long	 max_message_size;
 	unsigned long long	 max_recipients;
 	unsigned long long	 max_sessions;
@@ -64,6 +65,9 @@ struct settings {
 	char			*dkim_selector;		/* s= */
 	char			*dkim_ed25519_key;	/* PEM; default <state_dir>/dkim/<s>.ed25519.pem */
 	char			*dkim_rsa_key;		/* PEM; default <state_dir>/dkim/<s>.rsa.pem */
+
+	/* `letterbox check`: the address the world reaches hostname at; NULL: its A/AAAA. */
+	char			*public_address;
 };
 
 /* Load path into s (defaults first). -1 with "file:line: why" in err. */
@@ -71,6 +75,10 @@ int	settings_load(struct settings *s, const char *path, char *err, size_t errsz)
 /* The same from a buffer (tests and fuzzing). */
 int	settings_parse(struct settings *s, const char *text, size_t len, const char *name,
 	    char *err, size_t errsz);
+/* Whether key (a name from the table) has the same value in a and b (a reload). */
+int	settings_key_same(const struct settings *a, const struct settings *b, const char *key);
+/* Exchange key's values between a and b (a reload keeping what needs a restart). */
+void	settings_key_swap(struct settings *a, struct settings *b, const char *key);
 void	settings_free(struct settings *s);
 
 #endif

@@ -1,10 +1,12 @@
 /*
  * tls: OpenSSL server and client contexts (see tls.h).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 
 #include "lib/tls.h"
 
@@ -38,9 +40,9 @@ tls_error(char *err, size_t errsz, const char *what, const char *file)
 			"TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS	"X25519:P-256:P-384"
 
-SSL_CTX *
-tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tickets,
-    char *err, size_t errsz)
+/* The settings every server context has, before its certificate and key. */
+static SSL_CTX *
+tls_server_ctx_base(int session_tickets, char *err, size_t errsz)
 {
 	SSL_CTX *ctx;
 
@@ -54,7 +56,8 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tick
 	    SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
 	    SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
 		tls_error(err, errsz, "cannot set", "ciphers");
-		goto fail;
+		SSL_CTX_free(ctx);
+		return NULL;
 	}
 	/* Let modern clients choose (design.md); no compression, no renegotiation. */
 	SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -62,8 +65,10 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tick
 	/*
 	 * Tickets (RFC 5077, RFC 8446 §4.6.1) are sealed with a key made here, in the
 	 * parent, so every session process can resume every other one's sessions; it
-	 * lives as long as the daemon. Off: none at all. SSL_OP_NO_TICKET alone would
-	 * still send TLS 1.3 clients stateful tickets (SSL_CTX_set_options(3)).
+	 * lives as long as the context (a reload makes a new one: sessions of the old
+	 * certificate are not resumed under the new one). Off: none at all.
+	 * SSL_OP_NO_TICKET alone would still send TLS 1.3 clients stateful tickets
+	 * (SSL_CTX_set_options(3)).
 	 */
 	if (!session_tickets) {
 		SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
@@ -71,6 +76,17 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tick
 	}
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	return ctx;
+}
+
+SSL_CTX *
+tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tickets,
+    char *err, size_t errsz)
+{
+	SSL_CTX *ctx;
+
+	if ((ctx = tls_server_ctx_base(session_tickets, err, errsz)) == NULL)
+		return NULL;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
 		tls_error(err, errsz, "cannot load certificate chain", cert_file);
 		goto fail;
@@ -85,6 +101,87 @@ tls_server_ctx_new(const char *cert_file, const char *key_file, int session_tick
 	}
 	return ctx;
 fail:
+	SSL_CTX_free(ctx);
+	return NULL;
+}
+
+/* No passphrase prompt on a terminal: an encrypted key is an error. */
+static int
+tls_no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return 0;
+}
+
+/*
+ * The leaf, then any intermediates, from PEM text: what
+ * SSL_CTX_use_certificate_chain_file() does with a file. 1, or 0 with OpenSSL's
+ * error queue saying why.
+ */
+static int
+tls_use_chain_pem(SSL_CTX *ctx, const char *pem, size_t len)
+{
+	BIO *bio;
+	X509 *x;
+	unsigned long e;
+	int ok = 0;
+
+	if (len > INT_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL)
+		return 0;
+	if ((x = PEM_read_bio_X509_AUX(bio, NULL, tls_no_password, NULL)) == NULL ||
+	    SSL_CTX_use_certificate(ctx, x) != 1)
+		goto out;
+	X509_free(x);
+	SSL_CTX_clear_chain_certs(ctx);
+	while ((x = PEM_read_bio_X509(bio, NULL, tls_no_password, NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1)
+			goto out;
+	/* The end of the text is "no start line"; anything else is a broken PEM block. */
+	e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) {
+		ERR_clear_error();
+		ok = 1;
+	}
+out:
+	X509_free(x);
+	BIO_free(bio);
+	return ok;
+}
+
+SSL_CTX *
+tls_server_ctx_new_pem(const char *cert_name, const char *cert, size_t certlen,
+    const char *key_name, const char *key, size_t keylen, int session_tickets, char *err,
+    size_t errsz)
+{
+	SSL_CTX *ctx;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+
+	if ((ctx = tls_server_ctx_base(session_tickets, err, errsz)) == NULL)
+		return NULL;
+	if (tls_use_chain_pem(ctx, cert, certlen) != 1) {
+		tls_error(err, errsz, "cannot load certificate chain", cert_name);
+		goto fail;
+	}
+	if (keylen > INT_MAX || (bio = BIO_new_mem_buf(key, (int)keylen)) == NULL ||
+	    (pkey = PEM_read_bio_PrivateKey(bio, NULL, tls_no_password, NULL)) == NULL ||
+	    SSL_CTX_use_PrivateKey(ctx, pkey) != 1) {
+		tls_error(err, errsz, "cannot load private key", key_name);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_error(err, errsz, "key does not match certificate", key_name);
+		goto fail;
+	}
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	return ctx;
+fail:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
 	SSL_CTX_free(ctx);
 	return NULL;
 }

@@ -15,6 +15,7 @@
 #include "lib/listener.h"
 #include "lib/log.h"
 #include "lib/privdrop.h"
+#include "lib/reload.h"
 #include "lib/settings.h"
 #include "lib/tls.h"
 #include "lib/util.h"
@@ -29,6 +30,15 @@ static struct listener *listeners;
 static size_t nlisteners;
 static struct auth_service authd;
 static int state_fd = -1;
+static struct listener_config lc;
+
+/* What SIGHUP cannot change (reload.h, smtpd/main.c); the rest applies to new sessions. */
+static const char *const restart_keys[] = {
+	"user", "maildir", "state_dir", "tls_cert", "tls_key", "max_sessions",
+	"pam_service", "index", "index_dir", "pop3_listen", "pop3s_listen", NULL
+};
+/* What the auth process reads from the configuration that a reload may change. */
+static const char *const auth_keys[] = { "domains", "local_parts", NULL };
 
 static const char *
 pop3_config_check(const struct settings *c)
@@ -51,6 +61,15 @@ child_reaped(pid_t pid, int status, void *arg)
 	helper_reaped(&authd.helper, pid, status);
 }
 
+/* The listener's own copy of a setting; the auth process if login names changed. */
+static void
+reloaded(const struct settings *old, void *arg)
+{
+	(void)arg;
+	lc.max_per_ip = (unsigned)cfg.max_sessions_per_ip;
+	reload_restart_helper(&authd.helper, old, auth_keys);
+}
+
 static void
 housekeeping(void *arg)
 {
@@ -66,8 +85,8 @@ main(int argc, char *argv[])
 		{ &cfg.pop3s_listen, true, 0 },
 	};
 	struct daemon_opts opt;
-	struct listener_config lc;
-	int child_close[2];
+	struct reload_spec rs;
+	int child_close[3];
 	char err[512];
 	uid_t owner_uid;
 	gid_t owner_gid;
@@ -103,13 +122,26 @@ main(int argc, char *argv[])
 	lc.arg = &server;
 	lc.tick = housekeeping;
 	lc.reaped = child_reaped;
+	lc.reload = reload_sighup;
+	lc.watch = reload_watch;
+	memset(&rs, 0, sizeof(rs));
+	rs.cfg = &cfg;
+	rs.tls = &server.tls;
+	rs.restart_keys = restart_keys;
+	rs.check = pop3_config_check;
+	rs.applied = reloaded;
+	reload_setup(&rs);
 	/* Sessions only write requests; the app passwords are the auth process's. */
-	child_close[0] = auth_service_private_fd(&authd);
-	child_close[1] = state_fd;
+	lc.nchild_close = 0;
+	child_close[lc.nchild_close++] = auth_service_private_fd(&authd);
+	if (state_fd != -1)
+		child_close[lc.nchild_close++] = state_fd;
+	if (reload_private_fd() != -1)
+		child_close[lc.nchild_close++] = reload_private_fd();
 	lc.child_close = child_close;
-	lc.nchild_close = state_fd != -1 ? 2 : 1;
 	listener_run(listeners, nlisteners, &lc);
 	helper_stop(&authd.helper);
+	reload_stop();
 	free(listeners);
 	return 0;
 }

@@ -323,10 +323,14 @@ deliver_message(struct deliver *d, const char *id)
 		queue_msg_free(&m);
 		return errno == ENOENT ? 0 : d->now + (time_t)d->ctx->cfg->retry_max;
 	}
-	/* "letterbox queue delete" holds this lock while it removes a message. */
+	/*
+	 * "letterbox queue delete" holds this lock while it removes a message, and so
+	 * does, for a moment, the delivery process of a runner that was just killed
+	 * (helper_fork: SIGKILL, asynchronous). Both let go within moments: look again soon.
+	 */
 	if (flock(m.fd, LOCK_EX | LOCK_NB) == -1) {
 		queue_msg_free(&m);
-		return d->now + 60;
+		return d->now + 5;
 	}
 	if (dkim_signer_active(d->ctx->dkim) &&
 	    (dkim = dkim_sign_fd(d->ctx->dkim, m.fd, m.body_off, time(NULL))) == NULL)

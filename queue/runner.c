@@ -45,7 +45,12 @@ struct runner {
 	int			 ctl_fd;
 	struct entry		*e;
 	size_t			 n, cap;
-	struct worker		 w[RUNNER_WORKERS_MAX];
+	/*
+	 * RUNNER_WORKERS_MAX of them, calloc()ed: 400 KiB that a zeroed array on the
+	 * stack kept resident for the process's life, although most runners never
+	 * have more than a few delivery processes (bench/README.md, "Footprint").
+	 */
+	struct worker		*w;
 	size_t			 nw;
 	time_t			 last_scan;
 };
@@ -352,6 +357,7 @@ runner_main(const struct queue_ctx *ctx, int notify_fd, const sigset_t *mask)
 	int ms;
 
 	memset(&r, 0, sizeof(r));
+	r.w = xcalloc(RUNNER_WORKERS_MAX, sizeof(*r.w));
 	r.ctx = ctx;
 	r.notify_fd = notify_fd;
 	memset(&sa, 0, sizeof(sa));

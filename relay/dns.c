@@ -22,14 +22,6 @@
 #define DNS_TIMEOUT_MAX	30	/* RES_MAXRETRANS */
 #define DNS_TRIES	2	/* each query is sent at most twice */
 
-/* What one query said, before it means anything for mail. */
-enum dns_answer {
-	DNS_ANS_RECORDS,	/* an answer section, in r->ans */
-	DNS_ANS_NODATA,		/* NOERROR without records: the name exists */
-	DNS_ANS_NXDOMAIN,	/* the name does not exist */
-	DNS_ANS_TEMP,		/* no usable answer: timeout, SERVFAIL, REFUSED, ... */
-};
-
 const char *
 dns_status_name(enum dns_status st)
 {
@@ -122,7 +114,7 @@ dns_resolver_free(struct dns_resolver *r)
  * REFUSED NO_RECOVERY. The last two are temporary for mail: a resolver that refuses
  * today is misconfigured, not proof that the domain takes no mail.
  */
-static enum dns_answer
+enum dns_answer
 dns_query(struct dns_resolver *r, const char *name, int type, int *len_out)
 {
 	int n;
@@ -148,12 +140,8 @@ dns_query(struct dns_resolver *r, const char *name, int type, int *len_out)
 	return DNS_ANS_RECORDS;
 }
 
-/*
- * The answer section's records of type (class IN), after checking the whole message
- * (ns_initparse fails on a truncated or over-long one). Calls fn(rdata, rdlen, arg)
- * for each; fn returns 0, or -1 for malformed RDATA. Count of records, or -1.
- */
-static int
+/* The answer section's records of type, after checking the whole message (dns.h). */
+int
 dns_each_answer(const unsigned char *msg, int len, int type,
     int (*fn)(const ns_msg *, const ns_rr *, void *), void *arg)
 {
@@ -280,7 +268,7 @@ dns_parse_addrs(const unsigned char *msg, int len, int type, struct sockaddr_sto
  * root, empty labels, over 253 octets, and bytes that are not part of a host name in
  * presentation form (controls, space, backslash escapes, DEL).
  */
-static bool
+bool
 dns_name_clean(const char *name, char *out)
 {
 	size_t len = strlen(name), i;

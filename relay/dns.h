@@ -13,6 +13,7 @@
 #ifndef LB_DNS_H
 #define LB_DNS_H
 
+#include <arpa/nameser.h>
 #include <netinet/in.h>
 #include <resolv.h>
 #include <stdbool.h>
@@ -110,5 +111,29 @@ enum dns_status dns_host_targets(struct dns_resolver *r, const char *host, unsig
 int	dns_parse_mx(const unsigned char *msg, int len, struct dns_mx *out, size_t max);
 int	dns_parse_addrs(const unsigned char *msg, int len, int type,
 	    struct sockaddr_storage *out, size_t max);
+
+/*
+ * The building blocks of the look-ups, shared with dns_records.c.
+ *
+ * dns_query: ask r for name/type; the answer is in r->ans[0 .. *len_out - 1] when it
+ * says DNS_ANS_RECORDS. glibc's h_errno sorted into what the reply meant.
+ * dns_each_answer: the answer section's records of type (class IN), after checking
+ * the whole message (ns_initparse fails on a truncated or over-long one); calls
+ * fn(msg, rr, arg) for each, which returns 0, or -1 for malformed RDATA. The count of
+ * records, or -1.
+ * dns_name_clean: name without one trailing dot into out (DNS_HOST_MAX); false for
+ * empty names, the root, empty labels, over 253 octets, controls, space, backslash.
+ */
+enum dns_answer {
+	DNS_ANS_RECORDS,	/* an answer section, in r->ans */
+	DNS_ANS_NODATA,		/* NOERROR without records: the name exists */
+	DNS_ANS_NXDOMAIN,	/* the name does not exist */
+	DNS_ANS_TEMP,		/* no usable answer: timeout, SERVFAIL, REFUSED, ... */
+};
+enum dns_answer dns_query(struct dns_resolver *r, const char *name, int type,
+	    int *len_out);
+int	dns_each_answer(const unsigned char *msg, int len, int type,
+	    int (*fn)(const ns_msg *, const ns_rr *, void *), void *arg);
+bool	dns_name_clean(const char *name, char *out);
 
 #endif

@@ -829,6 +829,14 @@ lost:
 }
 
 int
+smtpc_cmd(struct smtpc *c, const char *line, struct smtpc_reply *r)
+{
+	if (c->broken || c->conn.fd == -1)
+		return smtpc_broke(c, r, "connection not usable");
+	return smtpc_command(c, r, line, NULL, false);
+}
+
+int
 smtpc_rset(struct smtpc *c)
 {
 	struct smtpc_reply r;

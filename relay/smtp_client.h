@@ -120,6 +120,13 @@ int	smtpc_send(struct smtpc *c, const char *from, const char *const *rcpts, size
 	    int fd, off_t off, const char *prepend, struct smtpc_reply *rcpt_replies,
 	    struct smtpc_reply *msg_reply);
 
+/*
+ * One command line (CRLF added) and its reply, nothing else: for callers that speak
+ * a conversation of their own (`letterbox check`'s relay test, which must never send
+ * DATA). 0 with any reply in *r, or -1 (broken, *r says why).
+ */
+int	smtpc_cmd(struct smtpc *c, const char *line, struct smtpc_reply *r);
+
 /* RSET between transactions on a reused connection: 0 (250), or -1. */
 int	smtpc_rset(struct smtpc *c);
 

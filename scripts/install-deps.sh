@@ -6,7 +6,12 @@ pkgs="build-essential pkg-config libssl-dev libdb5.3-dev libsodium-dev libpam0g-
 openssl clang libclang-rt-14-dev cppcheck valgrind python3 python3-pytest
 swaks msmtp strace libio-socket-ssl-perl libnet-ssleay-perl libauthen-sasl-perl procps iproute2
 util-linux passwd login fetchmail mpop dovecot-core dovecot-pop3d thunderbird
-dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl sslscan"
+dnsmasq-base python3-aiosmtpd python3-dkim python3-nacl sslscan
+mandoc fail2ban python3-seccomp systemd"
+# tests/install: mandoc lints the man pages; fail2ban's fail2ban-regex and
+# fail2ban-client check the filter and jail (never run as a service: stopped below);
+# python3-seccomp applies the systemd units' seccomp restrictions where systemd is not
+# PID 1; systemd's systemd-analyze verifies the units offline.
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -31,5 +36,6 @@ apt-get update -q
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing
 if [ -d /run/systemd/system ]; then
-	systemctl disable --now dovecot.socket dovecot.service >/dev/null 2>&1 || true
+	systemctl disable --now dovecot.socket dovecot.service fail2ban.service \
+	    >/dev/null 2>&1 || true
 fi

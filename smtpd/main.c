@@ -13,6 +13,7 @@
 #include "lib/listener.h"
 #include "lib/log.h"
 #include "lib/privdrop.h"
+#include "lib/reload.h"
 #include "lib/settings.h"
 #include "lib/tls.h"
 #include "lib/xmalloc.h"
@@ -32,6 +33,29 @@ static size_t nlisteners;
 static struct maildir mdir;
 static struct settings cfg;
 static struct outbound outbound;
+static struct listener_config lc;
+static char busy[300];
+
+/*
+ * What SIGHUP cannot change (reload.h): set up as root before the drop (ports,
+ * user, Maildir, state directory, the certificate's paths, the queue's DKIM keys and
+ * smarthost password), sized at start (max_sessions), or used by a helper that a
+ * reload does not restart: the indexer, and the queue runner, which would have to
+ * stop its deliveries. Everything else (hostname, domains, local_parts, the limits,
+ * timeouts and sizes of sessions, the certificate itself) applies to new sessions.
+ */
+/* What the auth process reads from the configuration that a reload may change. */
+static const char *const auth_keys[] = { "domains", "local_parts", NULL };
+static const char *const restart_keys[] = {
+	"user", "maildir", "state_dir", "tls_cert", "tls_key", "max_sessions",
+	"pam_service", "index", "index_dir", "index_resync",
+	"smtp_listen", "smtps_listen", "submission_listen", "submissions_listen",
+	"dns_resolver", "mx_port", "smarthost", "smarthost_tls", "smarthost_user",
+	"smarthost_password_file", "smarthost_verify", "tls_ca_file", "queue_concurrency",
+	"retry_initial", "retry_max", "queue_lifetime", "delay_warning", "connect_timeout",
+	"command_timeout", "dkim_domain", "dkim_selector", "dkim_ed25519_key",
+	"dkim_rsa_key", NULL
+};
 
 static void
 session_main(int fd, const struct listener *l, const struct sockaddr_storage *peer,
@@ -65,6 +89,18 @@ child_reaped(pid_t pid, int status, void *arg)
 		outbound_reaped(&outbound, pid, status);
 }
 
+/* The listener's own copies of settings; the auth process if login names changed. */
+static void
+reloaded(const struct settings *old, void *arg)
+{
+	(void)arg;
+	snprintf(busy, sizeof(busy), "421 4.7.0 %s Error: too many connections, try again "
+	    "later\r\n", cfg.hostname);
+	lc.max_per_ip = (unsigned)cfg.max_sessions_per_ip;
+	if (outbound.on)
+		reload_restart_helper(&outbound.auth.helper, old, auth_keys);
+}
+
 static void
 housekeeping(void *arg)
 {
@@ -92,12 +128,12 @@ main(int argc, char *argv[])
 	};
 	struct daemon_opts opt;
 	struct listener *ls;
-	struct listener_config lc;
-	char err[512], busy[300];
+	struct reload_spec rs;
+	char err[512];
 	uid_t owner_uid;
 	gid_t owner_gid;
 	size_t n, nclose;
-	int child_close[3];
+	int child_close[4];
 
 	daemon_args("letterbox-smtpd", argc, argv, &opt);
 	daemon_hold_stop_signals();
@@ -149,15 +185,26 @@ main(int argc, char *argv[])
 	lc.arg = &server;
 	lc.tick = housekeeping;
 	lc.reaped = child_reaped;
+	lc.reload = reload_sighup;
+	lc.watch = reload_watch;
+	memset(&rs, 0, sizeof(rs));
+	rs.cfg = &cfg;
+	rs.tls = &server.tls;
+	rs.restart_keys = restart_keys;
+	rs.applied = reloaded;
+	reload_setup(&rs);
 	/* Sessions only write to the indexer, the auth process and the queue runner. */
 	nclose = outbound_private_fds(&outbound, child_close);
 	if (indexer_socks[0] != -1)
 		child_close[nclose++] = indexer_socks[0];
+	if (reload_private_fd() != -1)
+		child_close[nclose++] = reload_private_fd();
 	lc.child_close = child_close;
 	lc.nchild_close = nclose;
 	listener_run(ls, n, &lc);
 	outbound_stop(&outbound);
 	helper_stop(&indexer);
+	reload_stop();
 	free(ls);
 	return 0;
 }

@@ -7,11 +7,13 @@ no test sleeps. As root, the daemon drops to `nobody` as it would in production.
 import itertools
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -70,17 +72,43 @@ def tls_files(tmp_path_factory):
     return str(cert), str(key)
 
 
+# LB_VALGRIND=1 (make check-valgrind): every daemon runs under valgrind's memcheck.
+# Valgrind follows fork() itself, so sessions, helpers and auth workers are checked
+# too, each process into its own log (%p); what PAM executes (unix_chkpwd) runs
+# natively. A stop under valgrind waits longer: the leak check of every process first.
+VALGRIND = os.environ.get("LB_VALGRIND") == "1"
+STOP_WAIT = 120 if VALGRIND else 10
+_valgrind_dirs = {}     # a daemon's root -> the directory of its processes' logs
+
+
+def valgrind_argv(root):
+    """The valgrind prefix for a daemon whose files are in root. The logs go to a
+    directory of /tmp that children which dropped root can write and reach (the
+    test's tmp_path is 0700), made once per root."""
+    if root not in _valgrind_dirs:
+        _valgrind_dirs[root] = tempfile.mkdtemp(prefix="lb-valgrind-")
+        os.chmod(_valgrind_dirs[root], 0o1777)
+    return ["valgrind", "--trace-children=no", "--child-silent-after-fork=no",
+            "--error-exitcode=97", f"--log-file={_valgrind_dirs[root]}/vg.%p.log",
+            "--track-fds=no", "--vgdb=no", "--leak-check=full",
+            "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+            "--num-callers=30",
+            "--suppressions=" + os.path.join(TOP, "tests", "valgrind.supp")]
+
+
 def start_daemon(program, conf_path, log_path):
     """Start program -d -v -f conf; return the Popen once it says it is ready."""
     rfd, wfd = os.pipe()
     log = open(log_path, "w")
-    proc = subprocess.Popen([program, "-d", "-v", "-f", conf_path, "-r", str(wfd)],
-                            pass_fds=(wfd,), stdout=log, stderr=subprocess.STDOUT)
+    argv = [program, "-d", "-v", "-f", conf_path, "-r", str(wfd)]
+    if VALGRIND:
+        argv = valgrind_argv(os.path.dirname(log_path)) + argv
+    proc = subprocess.Popen(argv, pass_fds=(wfd,), stdout=log, stderr=subprocess.STDOUT)
     os.close(wfd)
     with os.fdopen(rfd) as r:
         ready = r.readline()
     if ready != "ready\n":
-        proc.wait(timeout=10)
+        proc.wait(timeout=STOP_WAIT)
         log.close()
         with open(log_path) as f:
             raise RuntimeError(f"{program} did not start:\n" + f.read())
@@ -141,7 +169,7 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=STOP_WAIT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -154,6 +182,53 @@ def assert_log_clean(log, expected_kills):
     assert log.count("killed by signal") == expected_kills, log
     assert "runtime error" not in log, log        # UBSan
     assert "AddressSanitizer" not in log, log
+
+
+# A valgrind error's first line (the rest is its stack), for a log cut short before its
+# ERROR SUMMARY (a process killed with SIGKILL writes none).
+VALGRIND_ERROR = re.compile(
+    r"^==\d+== (Invalid (read|write|free)|Mismatched free|Conditional jump|"
+    r"Use of uninitialised|Syscall param|Source and destination overlap|"
+    r"Argument '.*' of function|Jump to the invalid address|"
+    r".* are definitely lost in loss record)", re.M)
+
+
+def assert_valgrind_clean(root):
+    """Under LB_VALGRIND=1: no memcheck error and no definitely lost block in any process
+    the daemons in root ran (their logs: vg.PID.log, see valgrind_argv). A process
+    still running (a helper finishing its leak check) is waited for; one killed with
+    SIGKILL has only what it wrote until then."""
+    vg = _valgrind_dirs.pop(root, None)
+    if vg is None:
+        return
+    logs = [os.path.join(vg, n) for n in sorted(os.listdir(vg)) if n.endswith(".log")]
+
+    def finished(path):
+        with open(path) as f:
+            if "ERROR SUMMARY:" in f.read():
+                return True
+        return process_state(int(os.path.basename(path).split(".")[1])) in (None, "Z")
+
+    wait_for(lambda: all(finished(p) for p in logs), timeout=STOP_WAIT,
+             what="valgrind's summaries")
+    for path in logs:
+        with open(path) as f:
+            text = f.read()
+        errors = [int(n) for n in re.findall(r"ERROR SUMMARY: (\d+) errors", text)]
+        lost = [int(n.replace(",", ""))
+                for n in re.findall(r"definitely lost: ([\d,]+) bytes", text)]
+        assert not any(errors) and not any(lost) and not VALGRIND_ERROR.search(text), \
+            f"valgrind: {path}\n{text}"
+    shutil.rmtree(vg)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def valgrind_leftovers():
+    """Daemons a test started with start_daemon() itself, outside make_server and
+    make_mailsys, have their valgrind logs checked at the end of the run."""
+    yield
+    for root in list(_valgrind_dirs):
+        assert_valgrind_clean(root)
 
 
 @pytest.fixture
@@ -171,6 +246,7 @@ def make_server(tmp_path, tls_files):
     def stop(s):
         s.stop()
         assert_log_clean(s.read_log(), s.expected_kills)
+        assert_valgrind_clean(s.root)
 
     yield from made_by(start, stop)
 
@@ -444,8 +520,8 @@ class MailSystem:
             self.procs.append((self.smtpd, log))
         try:
             self.pop3d, log = start_daemon(POP3D, self.conf_path, self.pop3d_log)
-        except RuntimeError:
-            self.stop()     # the smtpd started above, before retrying with new ports
+        except Exception:
+            self.stop()     # the smtpd started above (retried with new ports, or not)
             raise
         self.procs.append((self.pop3d, log))
 
@@ -485,7 +561,7 @@ class MailSystem:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(timeout=10)
+                    proc.wait(timeout=STOP_WAIT)
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
@@ -514,6 +590,7 @@ def make_mailsys(tmp_path, tls_files, test_account):
             assert_log_clean(log, m.expected_kills)
             # The password must never reach a log, whatever happened.
             assert m.password not in log, "password in the log"
+        assert_valgrind_clean(m.root)
 
     yield from made_by(start, stop)
 

@@ -15,6 +15,7 @@ make -s $make_args unit
 echo "== fuzz corpus replay ($LB_BUILD)"
 # shellcheck disable=SC2086
 make -s $make_args fuzz-regress
-echo "== protocol, client, anomaly, index, POP3, auth and outbound tests ($LB_BUILD)"
+echo "== protocol, client, anomaly, index, POP3, auth, outbound, robustness, reload, check and client set-up tests ($LB_BUILD)"
 exec /usr/bin/python3 -m pytest -q -rs -p no:cacheprovider tests/proto tests/clients tests/anomaly tests/index \
-    tests/pop3 tests/auth tests/outbound tests/faults tests/tls tests/abuse "$@"
+    tests/pop3 tests/auth tests/outbound tests/faults tests/tls tests/abuse tests/reload \
+    tests/check tests/clientconfig tests/install "$@"

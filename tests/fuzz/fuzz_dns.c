@@ -11,7 +11,11 @@
  *  - MX hosts are non-empty, NUL-terminated, under DNS_HOST_MAX, with no trailing dot
  *    except the root "."; addresses have the family of the type asked, port 0;
  *  - the MX records, written back into a fresh message with dn_comp, parse again to the
- *    same preferences and names (presentation form is stable).
+ *    same preferences and names (presentation form is stable);
+ *  - relay/dns_records.c: dns_parse_txt and dns_parse_ptr likewise give -1 or a count
+ *    within max, -1 whenever ns_initparse refuses, the same leading records with a
+ *    smaller max; TXT texts are NUL-terminated inside DNS_TXT_MAX with no control
+ *    byte; PTR names are non-empty, under DNS_HOST_MAX, no trailing dot but the root.
  */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
@@ -22,12 +26,15 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "relay/dns.h"
+#include "relay/dns_records.h"
 
 #define FUZZ_DNS_MAX	16
 
 static struct dns_mx mx[FUZZ_DNS_MAX], mx2[FUZZ_DNS_MAX];
 static struct sockaddr_storage ss[FUZZ_DNS_MAX], ss2[FUZZ_DNS_MAX];
 static unsigned char again[DNS_ANSWER_MAX];
+static struct dns_txt txt[FUZZ_DNS_MAX], txt2[2];
+static struct dns_name ptr[FUZZ_DNS_MAX], ptr2[2];
 
 static void
 check_mx(const unsigned char *msg, int len)
@@ -111,12 +118,64 @@ check_addrs(const unsigned char *msg, int len, int type)
 	return n;
 }
 
+static int
+check_txt(const unsigned char *msg, int len)
+{
+	size_t tl, j;
+	int n, m, i;
+
+	n = dns_parse_txt(msg, len, txt, FUZZ_DNS_MAX);
+	if (n < -1 || n > FUZZ_DNS_MAX)
+		abort();
+	for (i = 0; i < n; i++) {
+		tl = strnlen(txt[i].text, sizeof(txt[i].text));
+		if (tl >= sizeof(txt[i].text))
+			abort();
+		for (j = 0; j < tl; j++)
+			if ((unsigned char)txt[i].text[j] < ' ' || txt[i].text[j] == 0x7f)
+				abort();
+	}
+	m = dns_parse_txt(msg, len, txt2, 2);
+	if (n == -1 ? m != -1 : m != (n < 2 ? n : 2))
+		abort();
+	for (i = 0; i < m; i++)
+		if (strcmp(txt2[i].text, txt[i].text) != 0)
+			abort();
+	return n;
+}
+
+static int
+check_ptr(const unsigned char *msg, int len)
+{
+	size_t hl;
+	int n, m, i;
+
+	n = dns_parse_ptr(msg, len, ptr, FUZZ_DNS_MAX);
+	if (n < -1 || n > FUZZ_DNS_MAX)
+		abort();
+	for (i = 0; i < n; i++) {
+		hl = strnlen(ptr[i].host, sizeof(ptr[i].host));
+		if (hl == 0 || hl >= sizeof(ptr[i].host))
+			abort();
+		if (ptr[i].host[hl - 1] == '.' && strcmp(ptr[i].host, ".") != 0 &&
+		    (hl < 2 || ptr[i].host[hl - 2] != '\\'))
+			abort();
+	}
+	m = dns_parse_ptr(msg, len, ptr2, 2);
+	if (n == -1 ? m != -1 : m != (n < 2 ? n : 2))
+		abort();
+	for (i = 0; i < m; i++)
+		if (strcmp(ptr2[i].host, ptr[i].host) != 0)
+			abort();
+	return n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned char *msg;
 	ns_msg h;
-	int len, a, aaaa, mxn;
+	int len, a, aaaa, mxn, tx, pt;
 
 	if (size > DNS_ANSWER_MAX)
 		return 0;
@@ -133,7 +192,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (dns_parse_addrs(msg, len, ns_t_mx, ss, FUZZ_DNS_MAX) != -1 ||
 	    dns_parse_addrs(msg, len, 0, ss, FUZZ_DNS_MAX) != -1)
 		abort();
-	if (ns_initparse(msg, len, &h) == -1 && (mxn != -1 || a != -1 || aaaa != -1))
+	tx = check_txt(msg, len);
+	pt = check_ptr(msg, len);
+	if (ns_initparse(msg, len, &h) == -1 && (mxn != -1 || a != -1 || aaaa != -1 ||
+	    tx != -1 || pt != -1))
 		abort();
 	free(msg);
 	return 0;

@@ -39,12 +39,16 @@ PROBE_NAME = "ready.dnsmasq.probe.invalid"	# asked until dnsmasq answers
 #   mx     (domain, host, pref)   host "." is the RFC 7505 null MX
 #   a      (host, ip)             IPv4 or IPv6; several tuples for one host add up
 #   cname  (alias, target)        target must be one of these records' names
-#   txt    (name, text)
+#   txt    (name, text)           text with commas: several <character-string>s
+#   ptr    (reverse name, host)   "1.2.0.192.in-addr.arpa"; overrides a's own PTR
+#   addr   (host, ip)             A or AAAA like "a", but with no PTR record made
 _KINDS = {
     "mx": lambda d, h, p: f"--mx-host={d},{h},{p}",
     "a": lambda h, ip: f"--host-record={h},{ip}",
     "cname": lambda alias, target: f"--cname={alias},{target}",
     "txt": lambda name, text: f"--txt-record={name},{text}",
+    "ptr": lambda name, host: f"--ptr-record={name},{host}",
+    "addr": lambda host, ip: f"--address=/{host}/{ip}",
 }
 
 
@@ -77,7 +81,7 @@ def _dns_probe(listen, port, timeout=0.2):
     return reply[:2] == query[:2]
 
 
-def start_dnsmasq(tmp_path, mx=(), a=(), cname=(), txt=(), local=("#",),
+def start_dnsmasq(tmp_path, mx=(), a=(), cname=(), txt=(), ptr=(), addr=(), local=("#",),
                   listen="127.0.0.1", tries=3):
     """Start dnsmasq on 127.0.0.1:<free port> serving the records given (see _KINDS);
     return (proc, "127.0.0.1:PORT") once it answers. local: the zones answered only
@@ -85,7 +89,7 @@ def start_dnsmasq(tmp_path, mx=(), a=(), cname=(), txt=(), local=("#",),
     unknown names REFUSED instead. listen="::1" serves on IPv6 loopback instead and
     returns "[::1]:PORT". Its log (every query) is dnsmasq_log(tmp_path, address). The
     caller stops it with stop_dnsmasq(proc)."""
-    records = {"mx": mx, "a": a, "cname": cname, "txt": txt}
+    records = {"mx": mx, "a": a, "cname": cname, "txt": txt, "ptr": ptr, "addr": addr}
     for attempt in range(tries):
         port = free_port()
         log_path = os.path.join(str(tmp_path), f"dnsmasq-{port}.log")
