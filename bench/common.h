@@ -424,6 +424,19 @@ conn_line(struct conn *c, char **line, size_t *len)
 	}
 }
 
+/* A POP3 status line: 1 for +OK, 0 for anything else (kept in c->last), -1 on I/O error. */
+static inline int
+conn_pop3_status(struct conn *c)
+{
+	char *l;
+	size_t n;
+
+	if (conn_line(c, &l, &n) == -1)
+		return -1;
+	snprintf(c->last, sizeof(c->last), "%s", l);
+	return n >= 3 && memcmp(l, "+OK", 3) == 0;
+}
+
 /*
  * One SMTP reply, of one line or more: its code (c->last: its last line), or -1: no
  * reply (conn_line), or a line that is not one (errno EPROTO, c->last: the line).

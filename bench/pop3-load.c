@@ -55,19 +55,6 @@ static char password[512];
 
 /* ------------------------------------------------------------------ connection */
 
-/* A status line: 1 for +OK, 0 for anything else (kept in c->last), -1 on I/O error. */
-static int
-conn_status(struct conn *c)
-{
-	char *l;
-	size_t n;
-
-	if (conn_line(c, &l, &n) == -1)
-		return -1;
-	snprintf(c->last, sizeof(c->last), "%s", l);
-	return n >= 3 && memcmp(l, "+OK", 3) == 0;
-}
-
 /* Greeting, USER, PASS: 1 logged in, 0 refused (c->last says why), -1 I/O error. */
 static int
 login(struct conn *c)
@@ -78,15 +65,15 @@ login(struct conn *c)
 		snprintf(c->last, sizeof(c->last), "(connect: %s)", strerror(errno));
 		return -1;
 	}
-	if ((r = conn_status(c)) != 1)
+	if ((r = conn_pop3_status(c)) != 1)
 		return r;
 	if (conn_cmd(c, "USER %s", o.user) == -1)
 		return -1;
-	if ((r = conn_status(c)) != 1)
+	if ((r = conn_pop3_status(c)) != 1)
 		return r;
 	if (conn_cmd(c, "PASS %s", password) == -1)
 		return -1;
-	return conn_status(c);
+	return conn_pop3_status(c);
 }
 
 /* ------------------------------------------------------------------ fetch mode */
@@ -183,7 +170,7 @@ run_fetch(void)
 	t_login = now();
 
 	what = "LIST";
-	if (conn_cmd(c, "LIST") == -1 || conn_status(c) != 1)
+	if (conn_cmd(c, "LIST") == -1 || conn_pop3_status(c) != 1)
 		goto fail;
 	for (;;) {
 		if (conn_line(c, &l, &len) == -1)
@@ -205,7 +192,7 @@ run_fetch(void)
 	if ((uids = calloc((size_t)n + 1, sizeof(*uids))) == NULL ||
 	    (seen = calloc((size_t)n + 1, 1)) == NULL)
 		die("out of memory");
-	if (conn_cmd(c, "UIDL") == -1 || conn_status(c) != 1)
+	if (conn_cmd(c, "UIDL") == -1 || conn_pop3_status(c) != 1)
 		goto fail;
 	for (i = 0;; i++) {
 		size_t ul, j;
@@ -254,7 +241,7 @@ run_fetch(void)
 			next++;
 			inflight++;
 		}
-		if ((r = conn_status(c)) != 1)
+		if ((r = conn_pop3_status(c)) != 1)
 			goto fail;
 		if ((b = read_message(c, seen, n, &k)) < 0)
 			goto fail;
@@ -270,7 +257,7 @@ run_fetch(void)
 	t_retr = now();
 
 	what = "QUIT";
-	if (conn_cmd(c, "QUIT") == -1 || conn_status(c) != 1)
+	if (conn_cmd(c, "QUIT") == -1 || conn_pop3_status(c) != 1)
 		goto fail;
 	t_quit = now();
 	conn_close(c);
@@ -328,7 +315,7 @@ out:
 static bool
 quit(struct conn *c)
 {
-	return conn_cmd(c, "QUIT") == 0 && conn_status(c) == 1;
+	return conn_cmd(c, "QUIT") == 0 && conn_pop3_status(c) == 1;
 }
 
 static int

@@ -780,20 +780,8 @@ submission(void *arg)
 
 /* ------------------------------------------------------------------ POP3 */
 
-/* A status line: 1 +OK, 0 -ERR (c->last), -1 I/O error. */
-static int
-pop_status(struct conn *c)
-{
-	char *l;
-	size_t n;
 
-	if (conn_line(c, &l, &n) == -1)
-		return -1;
-	snprintf(c->last, sizeof(c->last), "%s", l);
-	return n >= 3 && memcmp(l, "+OK", 3) == 0;
-}
-
-#define pop_cmd(c, ...)	(conn_cmd((c), __VA_ARGS__) == -1 ? -1 : pop_status(c))
+#define pop_cmd(c, ...)	(conn_cmd((c), __VA_ARGS__) == -1 ? -1 : conn_pop3_status(c))
 
 /* The lines of a multi-line response up to ".", un-stuffed, to fn; -1 on I/O error. */
 static int
@@ -923,7 +911,7 @@ pop_session(long n, uint64_t *r)
 	drop = rnd_in(r, 0, 19) == 0;
 	rset = !drop && rnd_in(r, 0, 29) == 0;
 	if (dial(c, NULL, implicit ? o.pop3s_port : o.pop3_port) == -1 ||
-	    (implicit && tls_start(c) == -1) || pop_status(c) != 1 ||
+	    (implicit && tls_start(c) == -1) || conn_pop3_status(c) != 1 ||
 	    (!implicit && (pop_cmd(c, "STLS") != 1 || tls_start(c) == -1))) {
 		client_error("pop3: connect: %s", c->last);
 		goto out;
@@ -1008,7 +996,7 @@ pop_session(long n, uint64_t *r)
 		count(POP_RSET, 1);
 		ngot = 0;
 	}
-	if (conn_cmd(c, "QUIT") == -1 || (st = pop_status(c)) == -1) {
+	if (conn_cmd(c, "QUIT") == -1 || (st = conn_pop3_status(c)) == -1) {
 		for (i = 0; i < ngot; i++)
 			record("Q %s %ld %016llx %s", got[i].id, got[i].octets,
 			    (unsigned long long)got[i].hash, got[i].uidl);
@@ -1188,7 +1176,7 @@ abuser(void *arg)
 	case 6:		/* POP3 idle, before STLS or after it, until the idle timeout */
 		count(AB_POP_IDLE, 1);
 		st = (int)rnd_in(&r, 0, 1);
-		if (dial(c, src, o.pop3_port) == -1 || pop_status(c) != 1 ||
+		if (dial(c, src, o.pop3_port) == -1 || conn_pop3_status(c) != 1 ||
 		    (st == 1 && (pop_cmd(c, "STLS") != 1 || tls_start(c) == -1)))
 			ab_result(false, "pop-idle-setup", c);
 		else
@@ -1197,7 +1185,7 @@ abuser(void *arg)
 	case 7:		/* POP3 wrong password */
 		count(AB_POP_BADPW, 1);
 		if (dial(c, src, o.pop3s_port) == -1 || tls_start(c) == -1 ||
-		    pop_status(c) != 1 || pop_cmd(c, "USER %s", pam_user) != 1) {
+		    conn_pop3_status(c) != 1 || pop_cmd(c, "USER %s", pam_user) != 1) {
 			ab_result(false, "pop-badpw-setup", c);
 			break;
 		}

@@ -1,8 +1,12 @@
 """Small helpers shared by the abuse tests (tests/abuse only)."""
 import base64
 import os
+import sys
 
 from conftest import Client, greet
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "proto"))
+from proto_helpers import replies_until_close  # noqa: E402,F401 (re-exported)
 
 OWNER_ADDR = "alice@example.test"
 
@@ -30,16 +34,6 @@ def logged_in(ms, password, source=None):
     c = submission(ms, source=source)
     assert c.cmd("AUTH PLAIN " + b64(f"\0{ms.user}\0{password}"))[0] == 235
     return c
-
-
-def replies_until_close(c):
-    """Every SMTP reply until the server closes the connection."""
-    out = []
-    while True:
-        try:
-            out.append(c.reply())
-        except (ConnectionError, OSError):
-            return out
 
 
 def queue_files(ms):
