@@ -13,75 +13,7 @@
 #include "lib/log.h"
 #include "relay/dns.h"
 #include "tests/unit/t.h"
-
-/* A DNS message under construction. */
-struct msg {
-	unsigned char	b[2048];
-	int		len;
-};
-
-static void
-put8(struct msg *m, unsigned v)
-{
-	m->b[m->len++] = (unsigned char)v;
-}
-
-static void
-put16(struct msg *m, unsigned v)
-{
-	put8(m, v >> 8);
-	put8(m, v & 0xff);
-}
-
-static void
-put32(struct msg *m, uint32_t v)
-{
-	put16(m, v >> 16);
-	put16(m, v & 0xffff);
-}
-
-/* "a.b.c" as uncompressed labels with the root; "" is the root alone. */
-static void
-put_name(struct msg *m, const char *name)
-{
-	const char *dot;
-	size_t n;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		n = dot != NULL ? (size_t)(dot - name) : strlen(name);
-		put8(m, (unsigned)n);
-		memcpy(m->b + m->len, name, n);
-		m->len += (int)n;
-		name += n;
-		if (*name == '.')
-			name++;
-	}
-	put8(m, 0);
-}
-
-static void
-put_ptr(struct msg *m, unsigned off)
-{
-	put16(m, 0xc000 | off);
-}
-
-/* Header (a response, NOERROR) and one question; the name is at offset 12. */
-static void
-msg_start(struct msg *m, const char *qname, unsigned qtype, unsigned an, unsigned ns,
-    unsigned ar)
-{
-	memset(m, 0, sizeof(*m));
-	put16(m, 0x1234);
-	put16(m, 0x8180);
-	put16(m, 1);
-	put16(m, an);
-	put16(m, ns);
-	put16(m, ar);
-	put_name(m, qname);
-	put16(m, qtype);
-	put16(m, ns_c_in);
-}
+#include "tests/unit/t_dnsmsg.h"
 
 /* Owner as a pointer to the question name, then type, class, TTL; rdlength follows. */
 static void

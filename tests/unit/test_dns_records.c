@@ -14,59 +14,7 @@
 #include "lib/log.h"
 #include "relay/dns_records.h"
 #include "tests/unit/t.h"
-
-struct msg {
-	unsigned char	b[16384];
-	int		len;
-};
-
-static void
-put8(struct msg *m, unsigned v)
-{
-	m->b[m->len++] = (unsigned char)v;
-}
-
-static void
-put16(struct msg *m, unsigned v)
-{
-	put8(m, v >> 8);
-	put8(m, v & 0xff);
-}
-
-static void
-put_name(struct msg *m, const char *name)
-{
-	const char *dot;
-	size_t n;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		n = dot != NULL ? (size_t)(dot - name) : strlen(name);
-		put8(m, (unsigned)n);
-		memcpy(m->b + m->len, name, n);
-		m->len += (int)n;
-		name += n;
-		if (*name == '.')
-			name++;
-	}
-	put8(m, 0);
-}
-
-/* Header and question (its name at offset 12); an answers. */
-static void
-msg_start(struct msg *m, const char *qname, unsigned qtype, unsigned an)
-{
-	memset(m, 0, sizeof(*m));
-	put16(m, 0x1234);
-	put16(m, 0x8180);
-	put16(m, 1);
-	put16(m, an);
-	put16(m, 0);
-	put16(m, 0);
-	put_name(m, qname);
-	put16(m, qtype);
-	put16(m, ns_c_in);
-}
+#include "tests/unit/t_dnsmsg.h"
 
 /* An answer owned by the question's name; returns where its RDLENGTH goes. */
 static int
@@ -122,7 +70,7 @@ test_parse_txt(void)
 	int off, at;
 
 	test_begin("dns_parse_txt: strings joined, records in order, controls as '?'");
-	msg_start(&m, "example.test", ns_t_txt, 4);
+	msg_start(&m, "example.test", ns_t_txt, 4, 0, 0);
 	rr_txt(&m, spf);
 	rr_txt(&m, empty);
 	rr_txt(&m, ctl);
@@ -143,14 +91,14 @@ test_parse_txt(void)
 	test_begin("dns_parse_txt: a 510-octet record from two strings");
 	memset(s255, 'k', 255);
 	s255[255] = '\0';
-	msg_start(&m, "sel._domainkey.example.test", ns_t_txt, 1);
+	msg_start(&m, "sel._domainkey.example.test", ns_t_txt, 1, 0, 0);
 	rr_txt(&m, long_one);
 	test_assert(dns_parse_txt(m.b, m.len, txt, 4) == 1);
 	test_assert(strlen(txt[0].text) == 510);
 	test_end();
 
 	test_begin("dns_parse_txt: a record longer than DNS_TXT_MAX is skipped");
-	msg_start(&m, "example.test", ns_t_txt, 2);
+	msg_start(&m, "example.test", ns_t_txt, 2, 0, 0);
 	at = rr_start(&m, ns_t_txt);
 	for (off = 0; off < 17; off++) {	/* 17 * 255 > 4096 */
 		put8(&m, 255);
@@ -164,14 +112,14 @@ test_parse_txt(void)
 	test_end();
 
 	test_begin("dns_parse_txt: a string overrunning the RDATA, empty RDATA");
-	msg_start(&m, "example.test", ns_t_txt, 1);
+	msg_start(&m, "example.test", ns_t_txt, 1, 0, 0);
 	at = rr_start(&m, ns_t_txt);
 	put8(&m, 5);
 	put8(&m, 'a');
 	put8(&m, 'b');
 	rr_end(&m, at);
 	test_assert(dns_parse_txt(m.b, m.len, txt, 4) == -1);
-	msg_start(&m, "example.test", ns_t_txt, 1);
+	msg_start(&m, "example.test", ns_t_txt, 1, 0, 0);
 	rr_end(&m, rr_start(&m, ns_t_txt));
 	test_assert(dns_parse_txt(m.b, m.len, txt, 4) == -1);
 	test_end();
@@ -185,7 +133,7 @@ test_parse_ptr(void)
 	int at, off;
 
 	test_begin("dns_parse_ptr: names, compressed too, without the trailing dot");
-	msg_start(&m, "1.2.0.192.in-addr.arpa", ns_t_ptr, 2);
+	msg_start(&m, "1.2.0.192.in-addr.arpa", ns_t_ptr, 2, 0, 0);
 	at = rr_start(&m, ns_t_ptr);
 	put_name(&m, "mx.example.test");
 	rr_end(&m, at);
@@ -205,7 +153,7 @@ test_parse_ptr(void)
 	test_end();
 
 	test_begin("dns_parse_ptr: RDATA longer than its name is malformed");
-	msg_start(&m, "1.2.0.192.in-addr.arpa", ns_t_ptr, 1);
+	msg_start(&m, "1.2.0.192.in-addr.arpa", ns_t_ptr, 1, 0, 0);
 	at = rr_start(&m, ns_t_ptr);
 	put_name(&m, "mx.example.test");
 	put8(&m, 0);
