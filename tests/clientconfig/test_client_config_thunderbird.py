@@ -26,51 +26,20 @@ keep Thunderbird off the network, the Marionette client, the fetch and send scri
 the socket audit (every peer of Thunderbird's processes must be a loopback address).
 """
 import base64
-import importlib.util
 import os
-import shutil
-import signal
 import ssl
-import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "clients"))
+from headless_tb import TIMEOUT, HeadlessThunderbird, tb_harness  # noqa: E402
 
-from conftest import TOP
-
-TIMEOUT = 60            # per Thunderbird step, seconds
 DOMAIN = "example.test"
 ADDRESS = f"alice@{DOMAIN}"
 AUTOCONFIG_URL = f"http://autoconfig.{DOMAIN}/mail/config-v1.1.xml"
 AUTODISCOVER_URL = f"http://autodiscover.{DOMAIN}/autodiscover/autodiscover.xml"
-
-
-def shared_dir():
-    """$LB_SHARED_DIR/thunderbird, else ../shared next to the repository, else
-    /work/shared (as tests/clients/test_thunderbird.py finds it)."""
-    for c in (os.environ.get("LB_SHARED_DIR", ""), os.path.join(TOP, "..", "shared"),
-              "/work/shared"):
-        if c and os.path.exists(os.path.join(c, "thunderbird", "tb_test.py")):
-            return os.path.normpath(os.path.join(c, "thunderbird"))
-    return None
-
-
-def tb_harness():
-    shared = shared_dir()
-    if shared is None:
-        pytest.skip("the shared Thunderbird harness (../shared/thunderbird) is not there")
-    if shutil.which("thunderbird") is None:
-        pytest.skip("thunderbird is not installed (scripts/install-deps.sh installs it)")
-    if "tb_test" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tb_test",
-                                                      os.path.join(shared, "tb_test.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules["tb_test"] = mod
-    return sys.modules["tb_test"]
 
 
 class Publisher(ThreadingHTTPServer):
@@ -207,56 +176,12 @@ fetchConfigFromExchange(cfg.domain, cfg.address, AbortSignal.timeout(cfg.timeout
 """
 
 
-class Thunderbird:
+class Thunderbird(HeadlessThunderbird):
+    """Thunderbird with the publisher as its HTTP proxy (EXTRA_PREFS)."""
+
     def __init__(self, tmp_path, publisher):
-        self.tb = tb = tb_harness()
-        self.profile = tmp_path / "tb-profile"
-        self.profile.mkdir()
-        home = self.profile / "home"
-        home.mkdir()
-        mport = tb.free_port()
-        prefs = tb.USER_JS.replace("{mport}", str(mport)) + \
-            EXTRA_PREFS.replace("{pport}", str(publisher.server_address[1]))
-        (self.profile / "user.js").write_text(prefs)
-        env = dict(os.environ, MOZ_HEADLESS="1", MOZ_CRASHREPORTER_DISABLE="1",
-                   MOZ_DISABLE_AUTO_SAFE_MODE="1", TMPDIR=str(self.profile),
-                   HOME=str(home))
-        self.log = open(tmp_path / "thunderbird.log", "wb")
-        self.proc = subprocess.Popen(
-            [shutil.which("thunderbird"), "--headless", "--no-remote", "--profile",
-             str(self.profile), "--marionette", "-remote-allow-system-access"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.audit = tb.SocketAudit(self.proc.pid)
-        self.audit.start()
-        self.m = None
-        try:
-            self.m = tb.Marionette("127.0.0.1", mport, connect_timeout=TIMEOUT)
-            self.m.start_chrome_session(script_timeout_ms=(TIMEOUT + 30) * 1000)
-        except BaseException:
-            self.close()
-            raise
-
-    def run(self, script, cfg):
-        return self.tb.js(self.m, script, [cfg], timeout=TIMEOUT + 60)
-
-    def close(self):
-        self.audit.stop.set()
-        if self.m is not None:
-            self.m.quit()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.log.close()
-
-    def foreign_peers(self):
-        self.audit.sample()
-        return self.audit.foreign()
+        super().__init__(tmp_path, EXTRA_PREFS.replace("{pport}",
+                                                       str(publisher.server_address[1])))
 
 
 def wait_for(pred, what, timeout=TIMEOUT):

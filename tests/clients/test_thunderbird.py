@@ -14,57 +14,20 @@ its README says what it does), which is used from there, never copied:
   with "leave messages on server", Thunderbird fetches only what is new by UIDL.
 """
 import base64
-import importlib.util
 import os
 import re
-import shutil
-import signal
 import ssl
 import subprocess
-import sys
 
 import pytest
 
-from conftest import TOP, made_by
+from conftest import made_by
+from headless_tb import SHARED, TIMEOUT, HeadlessThunderbird, need_thunderbird
 from pop3clientutil import lf, log_lines, maildir_contents, maildir_empty
 from test_swaks import swaks
 
 
-def _find_shared():
-    """The shared Thunderbird harness: $LB_SHARED_DIR/thunderbird, else ../shared next to
-    the repository (the developers' layout), else /work/shared (a clone elsewhere on a
-    machine that has it)."""
-    candidates = [os.environ.get("LB_SHARED_DIR", ""),
-                  os.path.join(TOP, "..", "shared"), "/work/shared"]
-    for c in candidates:
-        if c and os.path.exists(os.path.join(c, "thunderbird", "run.sh")):
-            return os.path.normpath(os.path.join(c, "thunderbird"))
-    return os.path.normpath(os.path.join(TOP, "..", "shared", "thunderbird"))
-
-
-SHARED = _find_shared()
 RUN_SH = os.path.join(SHARED, "run.sh")
-TIMEOUT = 60            # per Thunderbird step, seconds (a run takes about 3 s)
-
-
-def need_thunderbird():
-    for f in ("run.sh", "tb_test.py", "marionette.py"):
-        if not os.path.exists(os.path.join(SHARED, f)):
-            pytest.skip(f"the shared Thunderbird harness is not there ({SHARED}/{f})")
-    if shutil.which("thunderbird") is None:
-        pytest.skip("thunderbird is not installed (scripts/install-deps.sh installs it)")
-
-
-def tb_harness():
-    """The shared tb_test module (it imports marionette.py from its own directory)."""
-    need_thunderbird()
-    if "tb_test" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("tb_test",
-                                                      os.path.join(SHARED, "tb_test.py"))
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        sys.modules["tb_test"] = mod
-    return sys.modules["tb_test"]
 
 
 # --- run.sh as it is ------------------------------------------------------------------
@@ -110,29 +73,13 @@ def test_run_sh(mailsys, tmp_path, pop3_tls):
 
 # --- our own steps with the shared pieces -----------------------------------------------
 
-class Thunderbird:
+class Thunderbird(HeadlessThunderbird):
     """One headless Thunderbird with a fresh profile in tmp_path and a POP3 account
     on pop3d, set up with the shared harness's account script."""
 
     def __init__(self, tmp_path, mailsys, cert_pem, pop3_tls, leave_on_server):
-        self.tb = tb = tb_harness()
-        self.profile = tmp_path / "tb-profile"
-        self.profile.mkdir()
-        home = self.profile / "home"      # nothing lands in the real HOME
-        home.mkdir()
-        mport = tb.free_port()
-        (self.profile / "user.js").write_text(tb.USER_JS.replace("{mport}", str(mport)))
-        env = dict(os.environ, MOZ_HEADLESS="1", MOZ_CRASHREPORTER_DISABLE="1",
-                   MOZ_DISABLE_AUTO_SAFE_MODE="1", TMPDIR=str(self.profile),
-                   HOME=str(home))
-        self.log = open(tmp_path / "thunderbird.log", "wb")
-        self.proc = subprocess.Popen(
-            [shutil.which("thunderbird"), "--headless", "--no-remote", "--profile",
-             str(self.profile), "--marionette", "-remote-allow-system-access"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        self.audit = tb.SocketAudit(self.proc.pid)
-        self.audit.start()
-        self.m = None
+        super().__init__(tmp_path)
+        tb = self.tb
         port = mailsys.pop3_port if pop3_tls == "starttls" else mailsys.pop3s_port
         with open(cert_pem) as f:
             der = ssl.PEM_cert_to_DER_cert(f.read())
@@ -144,8 +91,6 @@ class Thunderbird:
                                    "der_b64": base64.b64encode(der).decode()}],
                     "leave_on_server": leave_on_server, "timeout_ms": TIMEOUT * 1000}
         try:
-            self.m = tb.Marionette("127.0.0.1", mport, connect_timeout=TIMEOUT)
-            self.m.start_chrome_session(script_timeout_ms=(TIMEOUT + 30) * 1000)
             r = tb.js(self.m, tb.JS_SETUP, [self.cfg], timeout=TIMEOUT + 60)
             assert r.get("ok"), r
             assert r["store"] == "mbox", r     # read_inbox below reads an mbox
@@ -170,25 +115,6 @@ class Thunderbird:
         path = os.path.join(os.path.dirname(self.inbox_path), "popstate.dat")
         with open(path) as f:
             return [l.split()[1] for l in f if l.startswith("k ")]
-
-    def close(self):
-        self.audit.stop.set()
-        if self.m is not None:
-            self.m.quit()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        try:    # leftovers in the process group Thunderbird was started in
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.log.close()
-
-    def foreign_peers(self):
-        self.audit.sample()
-        return self.audit.foreign()
 
 
 SET_LEAVE_ON_SERVER = """
