@@ -159,6 +159,11 @@ def main(argv):
             except (RuntimeError, ValueError, OSError):
                 pass        # not a system call of this architecture: systemd skips it too
         loaded(f)
+    # An ASan build (make check-asan): LeakSanitizer stops the world with ptrace at
+    # exit, which the units' system call filter refuses, and then fails the process.
+    # Leaks are checked by the rest of the ASan suite; under the units, only the rest.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    os.environ["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "detect_leaks=0"
     os.execv(cmd[0], cmd)
 
 
