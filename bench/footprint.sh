@@ -15,7 +15,7 @@
 #           until its POP3 and POP3S ports listen (ss polled every 10 ms).
 #   idle    SETTLE (5) s after ready: RSS, PSS, Pss_Anon and USS (Private_Clean +
 #           Private_Dirty) from /proc/PID/smaps_rollup, summed over every process of the
-#           server's tree(s).
+#           server's tree(s), plus Letterbox's two openers (not children: opener_of).
 #   warm    then one session of each kind the server offers here (Letterbox: SMTP with
 #           STARTTLS, submission with STARTTLS + AUTH, POP3 with STLS + login + RETR;
 #           Postfix: SMTP with STARTTLS; Dovecot: POP3 with STLS + login + RETR), and
@@ -221,13 +221,21 @@ lb_launch() {
 	[ "$line" = ready ] || die "$2 did not become ready; see $LOGDIR/footprint-$(basename "$2").log"
 	resolv_ok "$pid" || die "$2 sees another resolver than 127.0.0.1"
 }
+# opener_of PID: the daemon's opener (lib/reload.c), the root process it forks twice
+# before dropping root so that it is not its child: same command line, parent 1.
+opener_of() {
+	local p
+	for p in $(ps -e -o pid=,ppid= | awk '$2 == 1 { print $1 }'); do
+		cmp -s "/proc/$p/cmdline" "/proc/$1/cmdline" 2>/dev/null && echo "$p"
+	done
+}
 start_letterbox() {
 	ports_free "FP_* ports" "$FP_SMTP" "$FP_SUB" "$FP_SUBS" "$FP_POP3" "$FP_POP3S"
 	lb_launch LB_SMTPD_PID "$LB_BINDIR/letterbox-smtpd"
 	local a=$LB_MS
 	lb_launch LB_POP3D_PID "$LB_BINDIR/letterbox-pop3d"
 	START="start_smtpd_ms=$a start_pop3d_ms=$LB_MS start_ms=$(awk -v a="$a" -v b="$LB_MS" 'BEGIN { printf "%.1f", a + b }')"
-	ROOTS="$LB_SMTPD_PID $LB_POP3D_PID"
+	ROOTS="$LB_SMTPD_PID $LB_POP3D_PID $(opener_of "$LB_SMTPD_PID") $(opener_of "$LB_POP3D_PID")"
 }
 stop_letterbox() {
 	stop_tree "$LB_POP3D_PID" letterbox-pop3d

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -308,6 +309,48 @@ bool
 conn_has_input(const struct conn *c)
 {
 	return buf_unread(&c->in) > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0);
+}
+
+#define CONN_LINGER_MAX	(1024 * 1024)
+
+void
+conn_close_linger(struct conn *c, int linger_ms)
+{
+	char scratch[4096], peek;
+	int64_t deadline = util_now_ms() + linger_ms, left;
+	size_t drained = 0;
+	struct pollfd pfd;
+	ssize_t r;
+
+	/*
+	 * Gone already (EOF or an error): nothing to wait for. Otherwise linger even with
+	 * nothing waiting yet: input still on its way would meet a closed socket.
+	 */
+	if (c->fd == -1 || (!conn_has_input(c) &&
+	    (r = recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT)) != 1 &&
+	    !(r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)))) {
+		conn_close(c);
+		return;
+	}
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);	/* close_notify; what follows is not read as TLS */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	shutdown(c->fd, SHUT_WR);
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	while (drained < CONN_LINGER_MAX && (left = deadline - util_now_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) <= 0)
+			break;
+		if ((r = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT)) <= 0) {
+			if (r == -1 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			break;	/* the client's end, or its reset */
+		}
+		drained += (size_t)r;
+	}
+	conn_close(c);
 }
 
 void

@@ -48,5 +48,14 @@ int	conn_tls_connect(struct conn *c, SSL_CTX *ctx, const char *sni, bool verify,
 /* Whether bytes already received are waiting: buffered or inside TLS. */
 bool	conn_has_input(const struct conn *c);
 void	conn_close(struct conn *c);
+/*
+ * The server's close after its last reply. Input from the client that is waiting,
+ * or still on its way, would meet a plain close(2) with a reset, which can make the
+ * client's kernel drop the replies not yet read: the 421 that says why, say. So,
+ * unless the client has gone already, send the end (close_notify, FIN), read and
+ * discard what comes for at most linger_ms (and CONN_LINGER_MAX bytes) until the
+ * client closes too, and only then close (Apache's lingering close).
+ */
+void	conn_close_linger(struct conn *c, int linger_ms);
 
 #endif

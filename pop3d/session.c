@@ -224,7 +224,8 @@ done:
 	sodium_memzero(s->user, sizeof(s->user));
 	log_info("disconnect client=%s retrieved=%u", s->peer_ip, s->retrieved);
 	maildrop_close(&s->drop);
-	conn_close(&s->conn);
+	/* A client still sending (after "-ERR Too many ...", say) reads the last reply. */
+	conn_close_linger(&s->conn, 2000);
 #ifdef __GLIBC__
 	/*
 	 * The process now waits in the pool for the next connection: return the heap

@@ -251,5 +251,6 @@ done:
 	sasl_exchange_end(&s->sasl);
 	log_info("disconnect client=%s messages=%u", s->peer_ip, s->messages);
 	buf_clear(&s->body);
-	conn_close(&s->conn);
+	/* A client still sending (after a 421, say) gets to read the last reply. */
+	conn_close_linger(&s->conn, 2000);
 }
