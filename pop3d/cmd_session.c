@@ -88,6 +88,7 @@ cmd_quit(struct pop3_session *s, char *args)
 
 	(void)args;
 	s->quit = true;
+	s->client_quit = true;
 	if (s->state != POP3_TRANSACTION) {
 		pop3_reply(s, "+OK Logging out.");
 		return;

@@ -224,8 +224,14 @@ done:
 	sodium_memzero(s->user, sizeof(s->user));
 	log_info("disconnect client=%s retrieved=%u", s->peer_ip, s->retrieved);
 	maildrop_close(&s->drop);
-	/* A client still sending (after "-ERR Too many ...", say) reads the last reply. */
-	conn_close_linger(&s->conn, 2000);
+	/*
+	 * Closed by us ("-ERR Too many ...", a timeout): a client still sending gets to
+	 * read the last reply. After its QUIT a client sends nothing more.
+	 */
+	if (s->client_quit)
+		conn_close(&s->conn);
+	else
+		conn_close_linger(&s->conn, 2000);
 #ifdef __GLIBC__
 	/*
 	 * The process now waits in the pool for the next connection: return the heap

@@ -48,6 +48,7 @@ struct pop3_session {
 	bool			 peer_loopback;
 	bool			 is_tls;
 	bool			 quit;
+	bool			 client_quit;	/* by QUIT: no lingering close */
 	unsigned		 bad_commands;
 	unsigned		 auth_failures;
 	int64_t			 cmd_wait_start_ms;

@@ -81,6 +81,7 @@ cmd_quit(struct smtp_session *s, char *args)
 	(void)args;
 	smtp_replyf(s, "221 2.0.0 %s closing connection", s->srv->cfg->hostname);
 	s->quit = true;
+	s->client_quit = true;
 }
 
 void

@@ -251,6 +251,12 @@ done:
 	sasl_exchange_end(&s->sasl);
 	log_info("disconnect client=%s messages=%u", s->peer_ip, s->messages);
 	buf_clear(&s->body);
-	/* A client still sending (after a 421, say) gets to read the last reply. */
-	conn_close_linger(&s->conn, 2000);
+	/*
+	 * Closed by us (a 421, a timeout): a client still sending gets to read the last
+	 * reply. After its QUIT a client sends nothing more: the process is free at once.
+	 */
+	if (s->client_quit)
+		conn_close(&s->conn);
+	else
+		conn_close_linger(&s->conn, 2000);
 }

@@ -66,6 +66,7 @@ struct smtp_session {
 	bool			 is_tls;
 	bool			 submission;		/* a submission port (RFC 6409) */
 	bool			 quit;			/* close after flushing */
+	bool			 client_quit;		/* by QUIT: no lingering close */
 	unsigned		 bad_commands;
 	int64_t			 cmd_wait_start_ms;	/* waiting for a command since */
 	unsigned		 messages;		/* delivered in this session */
