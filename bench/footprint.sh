@@ -226,7 +226,7 @@ lb_launch() {
 opener_of() {
 	local p
 	for p in $(ps -e -o pid=,ppid= | awk '$2 == 1 { print $1 }'); do
-		cmp -s "/proc/$p/cmdline" "/proc/$1/cmdline" 2>/dev/null && echo "$p"
+		if cmp -s "/proc/$p/cmdline" "/proc/$1/cmdline" 2>/dev/null; then echo "$p"; fi
 	done
 }
 start_letterbox() {
