@@ -21,7 +21,9 @@
  * The files are read through descriptors, so what is loaded is exactly the file
  * whose identity (device, inode, size, mtime, ctime, by fstat) is remembered: a
  * renewal, whether it rewrites the file, renames a new one over it or moves a
- * symbolic link (certbot), changes that identity, and the next look notices it. A
+ * symbolic link (certbot), changes that identity, and the next look notices it. (A
+ * file renamed over between our open and fstat has been unlinked, which changed its
+ * ctime though not its content: it is opened again, by path, to get the new one.) A
  * certificate that does not load (a half-written file, a key that does not match
  * yet) is logged once; its files' identity is remembered, and it is tried again
  * only when they change once more, or on SIGHUP.
@@ -46,6 +48,7 @@
 #include "lib/tls.h"
 
 #define RELOAD_FILE_MAX	(1024 * 1024)	/* as the configuration parser's limit */
+#define RELOAD_REOPEN_TRIES	3	/* a file renamed over while we open it */
 
 enum { F_CONFIG, F_CERT, F_KEY, NFILES };
 
@@ -141,6 +144,11 @@ fail:
 	return -1;
 }
 
+/*
+ * fd's identity into id: 0; 1 if the file was unlinked since it was opened (renamed
+ * over: the path names a newer file, and the unlink changed this one's ctime, so it
+ * would look changed though its content is the running one); -1 with err.
+ */
 static int
 reload_identify(int fd, int which, struct file_id *id, char *err, size_t errsz)
 {
@@ -161,7 +169,7 @@ reload_identify(int fd, int which, struct file_id *id, char *err, size_t errsz)
 	id->size = st.st_size;
 	id->mtime = st.st_mtim;
 	id->ctime = st.st_ctim;
-	return 0;
+	return st.st_nlink == 0;
 }
 
 static bool
@@ -220,13 +228,26 @@ reload_read(int fd, int which, char **out, size_t *len, char *err, size_t errsz)
 static int
 reload_tls_open(int fds[2], struct file_id ids[2], char *err, size_t errsz)
 {
-	int i;
+	int i, r, tries;
 
 	fds[0] = fds[1] = -1;
-	for (i = 0; i < 2; i++)
-		if ((fds[i] = reload_open(F_CERT + i, err, errsz)) == -1 ||
-		    reload_identify(fds[i], F_CERT + i, &ids[i], err, errsz) == -1)
+	for (i = 0; i < 2; i++) {
+		/* Replaced while we opened it: the path names the new file; open that. */
+		for (tries = 0; tries < RELOAD_REOPEN_TRIES; tries++) {
+			if ((fds[i] = reload_open(F_CERT + i, err, errsz)) == -1 ||
+			    (r = reload_identify(fds[i], F_CERT + i, &ids[i], err, errsz)) == -1)
+				goto fail;
+			if (r == 0)
+				break;
+			close(fds[i]);
+			fds[i] = -1;
+		}
+		if (fds[i] == -1) {
+			snprintf(err, errsz, "%s: replaced again and again while being opened",
+			    rl.path[F_CERT + i]);
 			goto fail;
+		}
+	}
 	return 0;
 fail:
 	for (i = 0; i < 2; i++)
