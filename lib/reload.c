@@ -232,20 +232,17 @@ reload_tls_open(int fds[2], struct file_id ids[2], char *err, size_t errsz)
 
 	fds[0] = fds[1] = -1;
 	for (i = 0; i < 2; i++) {
-		/* Replaced while we opened it: the path names the new file; open that. */
-		for (tries = 0; tries < RELOAD_REOPEN_TRIES; tries++) {
+		/*
+		 * Replaced while we opened it: the path names the new file; open that. The
+		 * last try is taken as it is (a file system may show no links at all).
+		 */
+		for (tries = 1;; tries++) {
 			if ((fds[i] = reload_open(F_CERT + i, err, errsz)) == -1 ||
 			    (r = reload_identify(fds[i], F_CERT + i, &ids[i], err, errsz)) == -1)
 				goto fail;
-			if (r == 0)
+			if (r == 0 || tries == RELOAD_REOPEN_TRIES)
 				break;
 			close(fds[i]);
-			fds[i] = -1;
-		}
-		if (fds[i] == -1) {
-			snprintf(err, errsz, "%s: replaced again and again while being opened",
-			    rl.path[F_CERT + i]);
-			goto fail;
 		}
 	}
 	return 0;
