@@ -101,8 +101,10 @@ conn_fill(struct conn *c, int timeout_ms)
 				return 1;
 			}
 			e = SSL_get_error(c->ssl, n);
-			if (e == SSL_ERROR_ZERO_RETURN)
+			if (e == SSL_ERROR_ZERO_RETURN) {
+				c->peer_closed = true;	/* close_notify */
 				return 0;
+			}
 			if (e == SSL_ERROR_WANT_READ) {
 				if (conn_wait(c, POLLIN, timeout_ms) == -1)
 					return -1;
@@ -113,8 +115,10 @@ conn_fill(struct conn *c, int timeout_ms)
 					return -1;
 				continue;
 			}
-			if (e == SSL_ERROR_SYSCALL && n == 0)
-				return 0;	/* EOF without close_notify */
+			if (e == SSL_ERROR_SYSCALL && n == 0) {
+				c->peer_closed = true;	/* EOF without close_notify */
+				return 0;
+			}
 			errno = EPROTO;
 			return -1;
 		}
@@ -124,8 +128,10 @@ conn_fill(struct conn *c, int timeout_ms)
 			c->bytes_in += (uint64_t)r;
 			return 1;
 		}
-		if (r == 0)
+		if (r == 0) {
+			c->peer_closed = true;
 			return 0;
+		}
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -323,10 +329,11 @@ conn_close_linger(struct conn *c, int linger_ms)
 	ssize_t r;
 
 	/*
-	 * Gone already (EOF or an error): nothing to wait for. Otherwise linger even with
-	 * nothing waiting yet: input still on its way would meet a closed socket.
+	 * Gone already, or done sending (its FIN or close_notify was read, or an error):
+	 * nothing to wait for. Otherwise linger even with nothing waiting yet: input still
+	 * on its way would meet a closed socket.
 	 */
-	if (c->fd == -1 || (!conn_has_input(c) &&
+	if (c->fd == -1 || c->peer_closed || (!conn_has_input(c) &&
 	    (r = recv(c->fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT)) != 1 &&
 	    !(r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)))) {
 		conn_close(c);

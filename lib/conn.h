@@ -19,6 +19,7 @@ struct conn {
 	struct buf out;
 	int64_t	 deadline_ms;	/* whole-session limit (util_now_ms clock); 0 = none */
 	uint64_t bytes_in;
+	bool	 peer_closed;	/* conn_fill() saw the client's end (FIN, close_notify) */
 	char	 tls_error[160];	/* why conn_tls_connect() failed; "" otherwise */
 };
 
@@ -52,9 +53,10 @@ void	conn_close(struct conn *c);
  * The server's close after its last reply. Input from the client that is waiting,
  * or still on its way, would meet a plain close(2) with a reset, which can make the
  * client's kernel drop the replies not yet read: the 421 that says why, say. So,
- * unless the client has gone already, send the end (close_notify, FIN), read and
- * discard what comes for at most linger_ms (and CONN_LINGER_MAX bytes) until the
- * client closes too, and only then close (Apache's lingering close).
+ * unless the client has gone or ended its side already (peer_closed: it sends
+ * nothing more), send the end (close_notify, FIN), read and discard what comes for
+ * at most linger_ms (and CONN_LINGER_MAX bytes) until the client closes too, and
+ * only then close (Apache's lingering close).
  */
 void	conn_close_linger(struct conn *c, int linger_ms);
 

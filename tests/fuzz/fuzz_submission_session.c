@@ -283,6 +283,8 @@ client_run(void *arg)
 		fuzz_smtp_replies_feed(&c->replies, b, (size_t)r);
 	fuzz_smtp_replies_end(&c->replies);
 	SSL_free(ssl);
+	/* As a client's close: a session that ended first lingers until it sees this. */
+	shutdown(c->fd, SHUT_RDWR);
 	return NULL;
 }
 
