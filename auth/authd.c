@@ -34,6 +34,7 @@
 #define AUTHD_PENDING_PER_ADDR	2	/* waiting attempts of one client address */
 #define AUTHD_WORKER_MS		30000	/* a check that takes longer is killed */
 #define AUTHD_ADDRS		4096	/* client addresses remembered by the throttle */
+#define AUTHD_THROTTLE_FILE	"auth-throttle"	/* in state_dir, shared by both daemons */
 /*
  * A failure is answered after this (plus up to AUTHD_FAIL_JITTER_MS): PAM's usual
  * delay, kept here on a timer instead of in pam_unix, where it would hold a worker
@@ -402,6 +403,7 @@ authd_start(const struct settings *cfg, int state_fd, int req_fd, const int *clo
     size_t nclose)
 {
 	static char account[256];
+	char err[256];
 	struct passwd *pw;
 	sigset_t none, saved;
 	pid_t pid;
@@ -433,6 +435,16 @@ authd_start(const struct settings *cfg, int state_fd, int req_fd, const int *clo
 		log_warnx("no state_dir %s: app passwords cannot be used", cfg->state_dir);
 		policy.state_dir = "/nonexistent";
 	}
-	throttle = throttle_new(AUTHD_ADDRS);
+	/*
+	 * One table for both daemons (they share state_dir): the failures of one address
+	 * on submission and on POP3 add up, instead of each port giving its own allowance.
+	 */
+	if (strcmp(policy.state_dir, ".") != 0 || (throttle = throttle_open_shared(AT_FDCWD,
+	    AUTHD_THROTTLE_FILE, AUTHD_ADDRS, err, sizeof(err))) == NULL) {
+		if (strcmp(policy.state_dir, ".") == 0)
+			log_warnx("failed-login throttle: %s; counting this daemon's failures "
+			    "alone", err);
+		throttle = throttle_new(AUTHD_ADDRS);
+	}
 	authd_main(req_fd);
 }

@@ -1,6 +1,7 @@
 /*
- * throttle: polite per-address throttling of failed logins (design.md §5). Pure state,
- * no I/O and no clock of its own: the auth process passes the time in (unit-tested).
+ * throttle: polite per-address throttling of failed logins (design.md §5). No clock of
+ * its own: the auth process passes the time in (unit-tested). The table is in memory,
+ * or in a file that both daemons' auth processes share.
  *
  * An address with f counted failures waits before each further attempt: 2, 4, 8, then
  * 15 s; after THROTTLE_REFUSE_AFTER failures its attempts are refused for
@@ -33,6 +34,14 @@ enum throttle_verdict {
 
 /* A table of at most max_addrs addresses (the least recently seen one is forgotten). */
 struct throttle *throttle_new(size_t max_addrs);
+/*
+ * The same table in the file name under dirfd (created 0600), shared by every process
+ * that opens it: the auth processes of smtpd and pop3d count one address's failures
+ * together, so an attacker does not get the allowance once per port. NULL with err
+ * when the file cannot be used (the caller falls back to throttle_new).
+ */
+struct throttle *throttle_open_shared(int dirfd, const char *name, size_t max_addrs,
+	    char *err, size_t errsz);
 void	throttle_free(struct throttle *t);
 
 /*

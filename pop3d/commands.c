@@ -59,6 +59,13 @@ pop3_command(struct pop3_session *s, char *line, size_t len)
 	cmd = cmdtab_find(pop3_commands, sizeof(pop3_commands) / sizeof(pop3_commands[0]),
 	    sizeof(pop3_commands[0]), line, &vlen, &args);
 	/* Only the verb is ever logged: the arguments may be a password. */
+	if (cmd == NULL && cmdtab_foreign_verb(line, vlen)) {
+		log_info("client=%s closing: non-POP3 command \"%s\"", s->peer_ip,
+		    log_escape(esc, sizeof(esc), line, vlen));
+		pop3_reply(s, "-ERR Not a POP3 command, closing connection.");
+		s->quit = true;
+		return;
+	}
 	if (cmd == NULL) {
 		log_debug("unknown command \"%s\"", log_escape(esc, sizeof(esc), line,
 		    vlen < len ? vlen : len));

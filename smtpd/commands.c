@@ -55,32 +55,6 @@ static const struct smtp_command smtp_commands[] = {
 	    "Syntax: VRFY address", NULL },
 };
 
-/*
- * A verb no SMTP client sends but another protocol's client does: an HTTP request
- * (a browser or proxy aimed at port 25, the cross-protocol attack in which an HTML
- * form's body carries SMTP commands) or a header field name, which a client that
- * lost track of DATA would send. Postfix's smtpd_forbidden_commands (CONNECT, GET,
- * POST) and its is_header() test end the session at once for the same reason:
- * nothing after such a line should be read as a command.
- */
-static bool
-smtp_foreign_verb(const char *verb, size_t vlen)
-{
-	static const char *const http[] = { "CONNECT", "GET", "POST" };
-	size_t i;
-
-	for (i = 0; i < sizeof(http) / sizeof(http[0]); i++)
-		if (vlen == strlen(http[i]) && strncasecmp(verb, http[i], vlen) == 0)
-			return true;
-	/* RFC 5322 §2.2: field-name = 1*ftext (33-126 but ':'), then ':'. */
-	if (vlen < 2 || verb[vlen - 1] != ':')
-		return false;
-	for (i = 0; i < vlen - 1; i++)
-		if (verb[i] < 33 || verb[i] > 126 || verb[i] == ':')
-			return false;
-	return true;
-}
-
 void
 smtp_command(struct smtp_session *s, char *line)
 {
@@ -95,7 +69,7 @@ smtp_command(struct smtp_session *s, char *line)
 	while (*args == ' ')
 		args++;
 	/* 1. Unknown verb: RFC 5321 §4.2.4, 500 for an unrecognized command. */
-	if (cmd == NULL && smtp_foreign_verb(line, vlen)) {
+	if (cmd == NULL && cmdtab_foreign_verb(line, vlen)) {
 		log_info("client=%s closing: non-SMTP command \"%s\"", s->peer_ip,
 		    log_escape(esc, sizeof(esc), line, vlen));
 		smtp_reply(s, "221 2.7.0 Error: not an SMTP command, closing connection");

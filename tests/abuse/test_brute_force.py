@@ -12,12 +12,17 @@ once, and the log need not fill). What is asserted is counted in answers, not ti
   - the owner logs in from other addresses while the attack goes on, with the PAM
     password and with an app password, and submits or reads mail;
   - no password, wrong or right, reaches a log.
+One address's failures on submission and on POP3 add up (the auth processes share
+one table): test_failures_on_submission_and_pop3_add_up.
 The refusal of every attempt after ten counted failures (which takes about two
 minutes of the throttle's 2-4-8-15 s steps) is tests/auth/test_throttle.py::
 test_refused_after_ten_failures_others_unaffected.
 
 The map of the whole abuse list to its tests is in tests/abuse/test_flood.py.
 """
+import os
+import re
+import stat
 import threading
 
 from abuse_util import OWNER_ADDR, b64, submission
@@ -136,8 +141,9 @@ def smtp_tls(ms, source):
     return submission(ms, source=source, timeout=60)
 
 
-def attacker_smtp(ms):
-    c = Client(ms.sub_port, source=ATTACKER, timeout=60)
+def attacker_smtp(ms, source=ATTACKER):
+    """A client on 587 from source after STARTTLS; Busy if refused (421)."""
+    c = Client(ms.sub_port, source=source, timeout=60)
     code, text = c.reply()
     if code == 421:
         c.close()
@@ -251,3 +257,57 @@ def test_pop3_brute_force(make_mailsys):
     assert app_pw not in log
     ok = [line for line in log.splitlines() if "auth result=ok" in line]
     assert len(ok) == 2 and all(f"client={ATTACKER}" not in line for line in ok)
+
+
+# ------------------------------------------------------------------ both ports at once
+
+FAILURES = r"auth result=(\w+) service=\S+ .* client={} .* failures=(\d+)$"
+
+
+def counted(log, source):
+    """(result, failures) of each auth line of source in log, in order."""
+    rx = re.compile(FAILURES.format(re.escape(source)), re.M)
+    return [(m[1], int(m[2])) for m in rx.finditer(log)]
+
+
+def smtp_once(ms, source, password, plain):
+    """One AUTH on a new 587 connection from source: the reply code."""
+    c = attacker_smtp(ms, source)
+    try:
+        return smtp_try(ms, c, password, plain)[0]
+    finally:
+        c.close()
+
+
+def pop3_once(ms, source, password, plain):
+    """One login on a new POP3 connection (STLS) from source: the status line."""
+    c = pop3_tls(ms, source)
+    try:
+        return pop3_try(ms, c, password, plain)
+    finally:
+        c.close()
+
+
+def test_failures_on_submission_and_pop3_add_up(make_mailsys):
+    """The two daemons' auth processes keep one table (state_dir/auth-throttle), so an
+    attacker does not get the allowance once per port: failures from one address on
+    587 and on 110 are counted together. Another address is not concerned, and the
+    owner's success clears the address on both ports."""
+    ms = make_mailsys()
+    source = "127.0.0.23"
+    assert smtp_once(ms, source, "guess-smtp-1-Zq", plain=True) == 535
+    assert pop3_once(ms, source, "guess-pop3-2-Zq", plain=False) == POP3_FAILED
+    assert smtp_once(ms, source, "guess-smtp-3-Zq", plain=False) == 535
+    # The failures counted so far, as each daemon logged them: one count.
+    smtp, pop3 = counted(ms.read_log("smtpd"), source), counted(ms.read_log("pop3d"), source)
+    assert smtp == [("fail", 1), ("fail", 3)], smtp
+    assert pop3 == [("fail", 2)], pop3
+    # Not another address's.
+    assert pop3_once(ms, OWNER_PAM_FROM, ms.password, plain=False) == "+OK Logged in."
+    assert counted(ms.read_log("pop3d"), OWNER_PAM_FROM) == [("ok", 0)]
+    # The owner at that address, on POP3: the address is clear for submission too.
+    assert pop3_once(ms, source, ms.password, plain=True) == "+OK Logged in."
+    assert smtp_once(ms, source, "guess-smtp-4-Zq", plain=True) == 535
+    assert counted(ms.read_log("smtpd"), source)[-1] == ("fail", 1)
+    st = os.stat(os.path.join(ms.state_dir, "auth-throttle"))
+    assert stat.S_IMODE(st.st_mode) == 0o600

@@ -9,7 +9,9 @@ signal or a sanitizer report (the fixtures' assert_log_clean).
 Cross-protocol requests: an HTTP verb (CONNECT, GET, POST) or a header field name
 ("Host:") as an SMTP command ends the session at once with 221 2.7.0, as Postfix's
 smtpd_forbidden_commands and is_header() do, so an HTML form POSTed to port 25
-cannot have its body run as SMTP commands (smtpd/commands.c).
+cannot have its body run as SMTP commands (lib/cmdtab.c, smtpd/commands.c). POP3 does
+the same with "-ERR Not a POP3 command", so a form's USER/PASS lines never reach a
+login (pop3d/commands.c).
 
 The map of the whole abuse list to its tests is in tests/abuse/test_flood.py.
 """
@@ -276,6 +278,46 @@ def test_smtp_words_that_look_like_http_are_still_commands(server, connect):
     code, text = c.cmd("GET: x")
     assert (code, text[0][:5]) == (221, "2.7.0"), text
     assert c.closed()
+
+
+POP3_IN_FORM = b"USER alice\r\nPASS guess\r\nSTAT\r\nQUIT\r\n"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET / HTTP/1.1\r\nHost: mail.example.test:110\r\n\r\n",
+    (b"POST /form HTTP/1.1\r\nHost: mail.example.test:110\r\nContent-Length: %d\r\n\r\n"
+     % len(POP3_IN_FORM)) + POP3_IN_FORM,
+    b"CONNECT mail.example.test:110 HTTP/1.1\r\n\r\n",
+    b"Host: mail.example.test\r\n" + POP3_IN_FORM,
+], ids=["GET", "POST", "CONNECT", "header"])
+def test_http_request_ends_a_pop3_session(make_mailsys, request_bytes):
+    """On POP3 too, the first line of another protocol gets one -ERR and the close, in
+    the clear and inside STLS: the form's USER/PASS never reach a login."""
+    ms = make_mailsys()
+    for tls in (False, True):
+        c = Pop3(ms.pop3_port)
+        try:
+            if tls:
+                c.stls()
+            c.send(request_bytes)
+            lines = all_lines_until_close(c)
+        finally:
+            c.close()
+        assert lines == [b"-ERR Not a POP3 command, closing connection."], (tls, lines)
+    assert ms.read_log("pop3d").count("closing: non-POP3 command") == 2
+    assert "auth result=" not in ms.read_log("pop3d")
+    pop3_served(ms)
+
+
+def test_pop3_words_that_look_like_http_are_still_commands(mailsys):
+    """Only the exact verbs and field names, as on SMTP."""
+    c = Pop3(mailsys.pop3_port)
+    try:
+        for cmd in ("GETX /", "POSTMASTER", ":", "NOOP:x"):
+            assert c.cmd(cmd) == "-ERR Unknown command.", cmd
+        assert c.cmd("CAPA").startswith("+OK")
+    finally:
+        c.close()
 
 
 # -------------------------------------------------------------- STARTTLS injection

@@ -59,6 +59,7 @@
 #include "tests/fuzz/fuzz_maildir.h"
 #include "auth/auth.h"
 #include "lib/buf.h"
+#include "lib/cmdtab.h"
 #include "lib/line.h"
 #include "lib/log.h"
 #include "lib/settings.h"
@@ -596,6 +597,7 @@ model_reply(struct model *m, const char *r)
 	const char *args;
 	struct ev *e;
 	size_t vlen;
+	bool foreign;
 
 	if (m->ended)
 		abort();	/* nothing after the last reply */
@@ -645,6 +647,14 @@ model_reply(struct model *m, const char *r)
 	if (strcasecmp(verbuf, "PASS") != 0)
 		while (*args == ' ')
 			args++;
+	/* Another protocol's line (an HTTP verb, a header field name) ends the session. */
+	foreign = cmdtab_foreign_verb(e->line, vlen);
+	if (foreign != (strcmp(r, "-ERR Not a POP3 command, closing connection.") == 0))
+		abort();
+	if (foreign) {
+		m->ended = true;
+		return;
+	}
 	if (m->trans)
 		model_transaction(m, verbuf, args, r);
 	else

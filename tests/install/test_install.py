@@ -446,7 +446,9 @@ def test_units_run_the_daemons(unit_run):
     smtpd = u.start("letterbox-smtpd", u.smtp_port)
     pop3d = u.start("letterbox-pop3d", u.pop3_port)
     for proc in (smtpd, pop3d):
-        assert status_field(proc.pid, "Uid")[:3] == [str(u.pw.pw_uid)] * 3
+        # The ports accept (into the backlog) from bind on; the drop follows at once.
+        wait_for(lambda: status_field(proc.pid, "Uid")[:3] == [str(u.pw.pw_uid)] * 3,
+                 what="the daemon to drop to the owner")
         assert int(status_field(proc.pid, "CapEff")[0], 16) == 0
     for d in (u.maildir, u.state_dir):
         st = os.stat(d)

@@ -3,10 +3,18 @@
  * of attempts that wait together, a repeat of the same bad credentials answered at
  * once and counted once, refusal after THROTTLE_REFUSE_AFTER failures and its end,
  * failures forgotten after a quiet THROTTLE_FORGET_MS, a success clearing the address,
- * and the least recently seen address evicted from a full table.
+ * and the least recently seen address evicted from a full table. The shared table: two
+ * handles on one file see each other's failures; a file from another boot, of another
+ * layout or of garbage starts empty; one not ours alone is refused; a damaged record
+ * (no NUL, impossible times) is neither read past nor trusted.
  */
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "auth/throttle.h"
 #include "tests/unit/t.h"
@@ -364,6 +372,143 @@ test_eviction(void)
 	test_end();
 }
 
+static char shared_dir[] = "/tmp/lb-t-throttle-XXXXXX";
+
+/* The shared table in dfd, or NULL (err printed). */
+static struct throttle *
+try_shared(int dfd, size_t n)
+{
+	char err[256];
+	struct throttle *t = throttle_open_shared(dfd, "throttle", n, err, sizeof(err));
+
+	if (t == NULL)
+		fprintf(stderr, "throttle_open_shared: %s\n", err);
+	return t;
+}
+
+/* The shared table in dfd; the test cannot go on without it. */
+static struct throttle *
+open_shared(int dfd, size_t n)
+{
+	struct throttle *t = try_shared(dfd, n);
+
+	if (t == NULL) {
+		test_assert(!"the shared table opens");
+		abort();
+	}
+	return t;
+}
+
+static void
+test_shared_table(void)
+{
+	struct throttle *smtp, *pop3;
+	int64_t at;
+	struct stat st;
+	int dfd;
+
+	test_begin("throttle: a shared table adds up the failures of both daemons");
+	test_assert(mkdtemp(shared_dir) != NULL);
+	test_assert((dfd = open(shared_dir, O_RDONLY | O_DIRECTORY)) != -1);
+	smtp = open_shared(dfd, 64);
+	pop3 = open_shared(dfd, 64);
+	test_assert(fstatat(dfd, "throttle", &st, 0) == 0 && (st.st_mode & 0777) == 0600);
+	throttle_record(smtp, "192.0.2.1", cred(1), false, T0);
+	test_assert(throttle_failures(pop3, "192.0.2.1", T0 + 1) == 1);
+	/* POP3 waits as if its own port had seen the failure. */
+	test_assert(throttle_admit(pop3, "192.0.2.1", cred(2), T0 + 1, &at) == THROTTLE_RUN);
+	test_assert(at == T0 + 2000);
+	throttle_record(pop3, "192.0.2.1", cred(2), false, at);
+	test_assert(throttle_failures(smtp, "192.0.2.1", at + 1) == 2);
+	test_assert(throttle_failures(smtp, "192.0.2.2", at + 1) == 0);
+	/* The owner's success on one port clears the address for both. */
+	throttle_record(smtp, "192.0.2.1", cred(3), true, at + 2);
+	test_assert(throttle_failures(pop3, "192.0.2.1", at + 3) == 0);
+	throttle_free(smtp);
+	/* What one wrote outlives it: a daemon restarted finds the failures counted. */
+	throttle_record(pop3, "192.0.2.3", cred(4), false, T0);
+	throttle_free(pop3);
+	pop3 = open_shared(dfd, 64);
+	test_assert(throttle_failures(pop3, "192.0.2.3", T0 + 1) == 1);
+	throttle_free(pop3);
+	close(dfd);
+	test_end();
+}
+
+/* Overwrite len bytes of the shared file at off. */
+static void
+damage(int dfd, off_t off, const void *p, size_t len)
+{
+	int fd = openat(dfd, "throttle", O_WRONLY);
+
+	test_assert(fd != -1 && pwrite(fd, p, len, off) == (ssize_t)len);
+	close(fd);
+}
+
+static void
+test_shared_table_not_trusted(void)
+{
+	static const char other_boot[] = "00000000-0000-0000-0000-000000000000";
+	unsigned char rec[120];
+	struct throttle *t;
+	char garbage[100];
+	int64_t refuse, at;
+	int dfd, fd;
+
+	test_begin("throttle: a shared table from another boot, damaged or not ours");
+	test_assert((dfd = open(shared_dir, O_RDONLY | O_DIRECTORY)) != -1);
+	/* Another boot's clock: its times mean nothing now. */
+	t = open_shared(dfd, 64);
+	throttle_record(t, "192.0.2.1", cred(1), false, T0);
+	throttle_free(t);
+	damage(dfd, 16, other_boot, sizeof(other_boot));
+	t = open_shared(dfd, 64);
+	test_assert(throttle_failures(t, "192.0.2.1", T0 + 1) == 0);
+	throttle_record(t, "192.0.2.1", cred(1), false, T0);
+	throttle_free(t);
+	/* Another layout (a table of another size). */
+	t = open_shared(dfd, 32);
+	test_assert(throttle_failures(t, "192.0.2.1", T0 + 1) == 0);
+	throttle_free(t);
+	/* Garbage, shorter than a header. */
+	memset(garbage, 0x5a, sizeof(garbage));
+	test_assert(unlinkat(dfd, "throttle", 0) == 0);
+	test_assert((fd = openat(dfd, "throttle", O_WRONLY | O_CREAT, 0600)) != -1);
+	test_assert(write(fd, garbage, sizeof(garbage)) == (ssize_t)sizeof(garbage));
+	close(fd);
+	t = open_shared(dfd, 64);
+	test_assert(throttle_failures(t, "192.0.2.1", T0) == 0);
+	/*
+	 * Records follow the 56-byte header, 120 bytes each: the address (64), failures
+	 * (4, then 4 of padding), last failure, last seen, next and refusal times (8 each),
+	 * the credentials' hash (16). Slot 0 loses its NUL: not read past.
+	 */
+	throttle_record(t, "192.0.2.9", cred(1), false, T0);
+	memset(rec, 0x7f, sizeof(rec));
+	damage(dfd, 56, rec, sizeof(rec));
+	test_assert(throttle_failures(t, "192.0.2.9", T0 + 1) == 0);
+	test_assert(throttle_failures(t, "192.0.2.8", T0 + 1) == 0);
+	/* Slot 1 is refused for ever: no clock of this boot gave that, so it is dropped. */
+	throttle_record(t, "192.0.2.7", cred(2), false, T0);
+	memcpy(&refuse, (int64_t[]){ INT64_MAX / 2 }, sizeof(refuse));
+	damage(dfd, 56 + 120 + 96, &refuse, sizeof(refuse));
+	damage(dfd, 56 + 120 + 64, (unsigned[]){ THROTTLE_REFUSE_AFTER }, sizeof(unsigned));
+	test_assert(throttle_admit(t, "192.0.2.7", cred(3), T0 + 1, &at) == THROTTLE_RUN);
+	test_assert(at == T0 + 1);
+	test_assert(throttle_failures(t, "192.0.2.7", T0 + 1) == 0);
+	throttle_free(t);
+	/* Not ours alone: readable by others, or a symbolic link. */
+	test_assert(fchmodat(dfd, "throttle", 0644, 0) == 0);
+	test_assert(try_shared(dfd, 64) == NULL);
+	test_assert(unlinkat(dfd, "throttle", 0) == 0);
+	test_assert(symlinkat("/etc/passwd", dfd, "throttle") == 0);
+	test_assert(try_shared(dfd, 64) == NULL);
+	test_assert(unlinkat(dfd, "throttle", 0) == 0);
+	close(dfd);
+	test_assert(rmdir(shared_dir) == 0);
+	test_end();
+}
+
 int
 main(void)
 {
@@ -378,5 +523,7 @@ main(void)
 	test_forget();
 	test_success_clears();
 	test_eviction();
+	test_shared_table();
+	test_shared_table_not_trusted();
 	return test_exit();
 }
