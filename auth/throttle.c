@@ -139,11 +139,13 @@ throttle_open_shared(int dirfd, const char *name, size_t max_addrs, char *err,
 	if (pread(fd, &have, sizeof(have), 0) != (ssize_t)sizeof(have) ||
 	    memcmp(&have, &want, sizeof(want)) != 0) {
 		/*
-		 * New, from another boot or layout, or damaged: start empty. No process
-		 * maps a table before its header has passed this check under the lock,
-		 * so none has this one mapped; emptied by truncating, it holds no pages.
+		 * New, from another boot or layout, or damaged: start empty, by truncating
+		 * (it holds no pages then) and growing again, never to less than it was:
+		 * a process of another layout (an older daemon during an upgrade) may
+		 * have it mapped, and a mapping past the end of its file faults.
 		 */
-		if (ftruncate(fd, 0) == -1 || ftruncate(fd, (off_t)len) == -1 ||
+		if (ftruncate(fd, 0) == -1 || ftruncate(fd, (uintmax_t)st.st_size > len ?
+		    st.st_size : (off_t)len) == -1 ||
 		    pwrite(fd, &want, sizeof(want), 0) != (ssize_t)sizeof(want))
 			goto fail;
 	} else if ((uintmax_t)st.st_size < len && ftruncate(fd, (off_t)len) == -1)

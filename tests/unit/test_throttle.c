@@ -450,7 +450,7 @@ test_shared_table_not_trusted(void)
 {
 	static const char other_boot[] = "00000000-0000-0000-0000-000000000000";
 	unsigned char rec[120];
-	struct throttle *t;
+	struct throttle *t, *old;
 	char garbage[100];
 	int64_t refuse, at;
 	int dfd, fd;
@@ -466,10 +466,19 @@ test_shared_table_not_trusted(void)
 	test_assert(throttle_failures(t, "192.0.2.1", T0 + 1) == 0);
 	throttle_record(t, "192.0.2.1", cred(1), false, T0);
 	throttle_free(t);
-	/* Another layout (a table of another size). */
+	/*
+	 * Another layout (a table of another size), opened while one of the first
+	 * layout is mapped (daemons of two versions, during an upgrade): emptied, never
+	 * shortened, so the older mapping reads on without a fault.
+	 */
+	old = open_shared(dfd, 64);
 	t = open_shared(dfd, 32);
 	test_assert(throttle_failures(t, "192.0.2.1", T0 + 1) == 0);
+	test_assert(throttle_failures(old, "192.0.2.1", T0 + 1) == 0);
+	throttle_record(old, "192.0.2.64", cred(5), false, T0);
+	test_assert(throttle_failures(old, "192.0.2.64", T0 + 1) == 1);
 	throttle_free(t);
+	throttle_free(old);
 	/* Garbage, shorter than a header. */
 	memset(garbage, 0x5a, sizeof(garbage));
 	test_assert(unlinkat(dfd, "throttle", 0) == 0);
