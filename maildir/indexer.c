@@ -9,10 +9,12 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +36,20 @@
 #define INDEXER_RETRY_MS	1000
 #define INDEXER_SETTLE_MS	500
 #define INDEXER_NAP_MS		20
+/*
+ * After a report was lost, the resync comes this soon once the indexer is idle: late
+ * enough that one Maildir scan serves a whole burst, soon enough that the index
+ * agrees with the Maildir within seconds rather than at the next resync_ms.
+ */
+#define INDEXER_MISSED_RESYNC_MS	1000
+
+/*
+ * Set by a session whose report found the queue full (the reports wait in the send
+ * buffer of the socket all sessions share, net.core.wmem_default: some hundreds of
+ * them); the indexer clears it and resyncs. In memory shared by the daemon and
+ * everything it forks.
+ */
+static atomic_uint *indexer_missed;
 
 static volatile sig_atomic_t indexer_stop;
 /* The signal mask while waiting: SIGTERM and SIGINT are blocked at all other times. */
@@ -53,6 +69,18 @@ indexer_dir(const char *index_dir, char *out, size_t outsz)
 }
 
 void
+indexer_missed_init(void)
+{
+	void *p = mmap(NULL, sizeof(*indexer_missed), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		fatal("mmap");
+	indexer_missed = p;
+	atomic_init(indexer_missed, 0);
+}
+
+void
 indexer_notify(int sock, const char *name, uint64_t size, uint64_t arrival)
 {
 	char msg[INDEXER_DGRAM_MAX];
@@ -64,9 +92,19 @@ indexer_notify(int sock, const char *name, uint64_t size, uint64_t arrival)
 	    (unsigned long long)arrival, name);
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return;
-	/* A full queue or a missing indexer only delays the index: sync catches up. */
-	if (send(sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == -1)
-		log_debug("index notification dropped: %s", strerror(errno));
+	if (send(sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+		return;
+	log_debug("index notification dropped: %s", strerror(errno));
+	/*
+	 * A full queue or a missing indexer only delays the index: the indexer resyncs
+	 * soon when told. Flag first, then try once more: if the queue still is full, the
+	 * indexer has reports to wake for and sees the flag after them; if not, this one
+	 * wakes it. Either way the flag cannot sit unseen until the next resync_ms.
+	 */
+	if (indexer_missed != NULL) {
+		atomic_store(indexer_missed, 1);
+		(void)send(sock, msg, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	}
 }
 
 static int
@@ -331,10 +369,14 @@ indexer_main(const char *dir, struct maildir *md, int sock, int64_t resync_ms)
 			pl.head = pl.n = 0;	/* the sync at reopen finds them */
 		} else if (pl.n == 0 && util_now_ms() >= next_resync)
 			next_resync = util_now_ms() + resync_ms;
+		if (indexer_missed != NULL && atomic_exchange(indexer_missed, 0) != 0 &&
+		    next_resync > util_now_ms() + INDEXER_MISSED_RESYNC_MS)
+			next_resync = util_now_ms() + INDEXER_MISSED_RESYNC_MS;
 		/*
 		 * Busy: let reports gather for a moment, so that one wake-up and one
-		 * transaction serve many deliveries instead of one each (the datagram
-		 * queue, 512 by default, holds far more than a nap's worth).
+		 * transaction serve many deliveries instead of one each (the queue holds
+		 * some hundreds of reports, far more than a nap's worth; what a long
+		 * transaction makes overflow, the prompt resync picks up).
 		 */
 		if (pl.n > pl.head)
 			indexer_wait(NULL, 0, INDEXER_NAP_MS);

@@ -167,6 +167,7 @@ main(int argc, char *argv[])
 		indexer_dir(cfg.index_dir, index_dir, sizeof(index_dir));
 		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, indexer_socks) == -1)
 			fatal("socketpair");
+		indexer_missed_init();
 		server.index_fd = indexer_socks[1];
 		helper_init(&indexer, "indexer", indexer_spawn, NULL);
 		helper_spawn(&indexer);
