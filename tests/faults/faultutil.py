@@ -100,6 +100,10 @@ class Faults:
         out = []
         with open(self.log_path) as f:
             for line in f:
+                if not line.endswith("\n"):
+                    # Still being written: one write(2), but a line across a page
+                    # boundary becomes visible a page at a time. Read next time.
+                    break
                 m = re.match(r"faultshim pid=(\d+) call=(\S+) errno=(\S+) path=(.*)$",
                              line.rstrip("\n"))
                 assert m, f"bad shim log line {line!r}"
